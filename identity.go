@@ -15,7 +15,9 @@ type Identity struct {
 	ID   string
 }
 
-func (id Identity) require(role Role) error {
+// Require returns an *Error of kind ErrForbidden (code wrong_role) unless
+// the caller has the given role.
+func (id Identity) Require(role Role) error {
 	if id.Role != role {
 		return Errorf(ErrForbidden, CodeWrongRole, "this operation is for %s certificates", role)
 	}

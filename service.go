@@ -48,7 +48,7 @@ func NewService(cfg ServiceConfig) *Service {
 // PutPlatform publishes the caller's address information.
 // Errors: ErrForbidden (not a platform), ErrInvalid.
 func (s *Service) PutPlatform(ctx context.Context, caller Identity, addrs []Address, trustAnchor string) (Platform, error) {
-	if err := caller.require(RolePlatform); err != nil {
+	if err := caller.Require(RolePlatform); err != nil {
 		return Platform{}, err
 	}
 	if err := ValidateAddresses(addrs); err != nil {
@@ -67,7 +67,7 @@ func (s *Service) PutPlatform(ctx context.Context, caller Identity, addrs []Addr
 // Platform returns the caller's published record.
 // Errors: ErrForbidden, ErrNotFound (code platform_not_configured).
 func (s *Service) Platform(ctx context.Context, caller Identity) (Platform, error) {
-	if err := caller.require(RolePlatform); err != nil {
+	if err := caller.Require(RolePlatform); err != nil {
 		return Platform{}, err
 	}
 	p, err := s.store.Platform(ctx, caller.ID)
@@ -126,7 +126,7 @@ const detailConflict = "another platform holds this ESN"
 // Errors: ErrForbidden, ErrInvalid (empty upload), ErrTooLarge (more than
 // MaxUploadDevices), and the store's.
 func (s *Service) UploadDevices(ctx context.Context, caller Identity, items []DeviceUpload) (UploadReport, error) {
-	if err := caller.require(RolePlatform); err != nil {
+	if err := caller.Require(RolePlatform); err != nil {
 		return UploadReport{}, err
 	}
 	if len(items) == 0 {
@@ -206,7 +206,7 @@ func detailOf(err error) string {
 // Errors: ErrForbidden, ErrInvalid (bad ESN), ErrNotFound (absent or not
 // the caller's: the two are indistinguishable by design).
 func (s *Service) Device(ctx context.Context, caller Identity, esn string) (Device, error) {
-	if err := caller.require(RolePlatform); err != nil {
+	if err := caller.Require(RolePlatform); err != nil {
 		return Device{}, err
 	}
 	esn, err := NormalizeESN(esn)
@@ -228,7 +228,7 @@ type DevicePage struct {
 // limit 0 means DefaultPageSize.
 // Errors: ErrForbidden, ErrInvalid (bad limit or cursor).
 func (s *Service) Devices(ctx context.Context, caller Identity, after string, limit int) (DevicePage, error) {
-	if err := caller.require(RolePlatform); err != nil {
+	if err := caller.Require(RolePlatform); err != nil {
 		return DevicePage{}, err
 	}
 	if limit == 0 {
@@ -259,7 +259,7 @@ func (s *Service) Devices(ctx context.Context, caller Identity, after string, li
 // ReleaseDevice drops the caller's claim on esn.
 // Errors: ErrForbidden, ErrInvalid, ErrNotFound.
 func (s *Service) ReleaseDevice(ctx context.Context, caller Identity, esn string) error {
-	if err := caller.require(RolePlatform); err != nil {
+	if err := caller.Require(RolePlatform); err != nil {
 		return err
 	}
 	esn, err := NormalizeESN(esn)
@@ -302,7 +302,7 @@ type BootstrapAnswer struct {
 // not the certificate's), ErrInvalid, ErrNotFound (code not_claimed, with
 // RetryAfter).
 func (s *Service) Bootstrap(ctx context.Context, caller Identity, req BootstrapRequest) (BootstrapAnswer, error) {
-	if err := caller.require(RoleDevice); err != nil {
+	if err := caller.Require(RoleDevice); err != nil {
 		return BootstrapAnswer{}, err
 	}
 	esn, err := NormalizeESN(req.ESN)

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"net/url"
 	"path"
+	"path/filepath"
 	"runtime"
 	"sort"
 	"strconv"
@@ -50,13 +51,24 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	db := &DB{path: path}
 
-	w, err := sql.Open("sqlite", dsn(path, url.Values{
+	writerDSN, err := dsn(path, url.Values{
 		"_busy_timeout": {strconv.FormatInt(busyTimeout.Milliseconds(), 10)},
 		"_foreign_keys": {"on"},
 		"_journal_mode": {"WAL"},
 		"_synchronous":  {"FULL"},
 		"_txlock":       {"immediate"},
-	}))
+	})
+	if err != nil {
+		return nil, db.openErr(err)
+	}
+	readerDSN, err := dsn(path, url.Values{
+		"_busy_timeout": {strconv.FormatInt(busyTimeout.Milliseconds(), 10)},
+		"_query_only":   {"on"},
+	})
+	if err != nil {
+		return nil, db.openErr(err)
+	}
+	w, err := sql.Open("sqlite", writerDSN)
 	if err != nil {
 		return nil, db.openErr(err)
 	}
@@ -78,10 +90,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	// The read pool is opened only now, so that its connections find the
 	// file already in WAL mode with its schema in place.
 	readers := max(4, 2*runtime.GOMAXPROCS(0))
-	r, err := sql.Open("sqlite", dsn(path, url.Values{
-		"_busy_timeout": {strconv.FormatInt(busyTimeout.Milliseconds(), 10)},
-		"_query_only":   {"on"},
-	}))
+	r, err := sql.Open("sqlite", readerDSN)
 	if err != nil {
 		w.Close()
 		return nil, db.openErr(err)
@@ -101,9 +110,15 @@ func Open(ctx context.Context, path string) (*DB, error) {
 
 // dsn builds a file: URI so that any character in path survives: in a plain
 // file name the driver would cut the path at its first '?'.
-func dsn(path string, params url.Values) string {
-	u := url.URL{Scheme: "file", Path: path, RawQuery: params.Encode()}
-	return u.String()
+// The path is made absolute first: url.URL writes a relative path after
+// "file://", where SQLite would read its first element as an authority.
+func dsn(path string, params url.Values) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(abs), RawQuery: params.Encode()}
+	return u.String(), nil
 }
 
 // checkJournalMode connects the writer, which applies the DSN's pragmas,

@@ -195,6 +195,18 @@ func TestPathWithURICharacters(t *testing.T) {
 	}
 }
 
+func TestRelativePath(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	if err := os.Mkdir("data", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	open(t, filepath.Join("data", "regcenter.db"))
+	if _, err := os.Stat(filepath.Join(dir, "data", "regcenter.db")); err != nil {
+		t.Errorf("database not created relative to the working directory: %v", err)
+	}
+}
+
 func TestJournalModeWAL(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "regcenter.db")
 	open(t, path)

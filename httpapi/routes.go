@@ -1,0 +1,81 @@
+package httpapi
+
+import (
+	"crypto/tls"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/regcenter/regcenter"
+)
+
+// Config holds what the API handler needs.
+type Config struct {
+	Service *regcenter.Service
+	// Identify derives the caller from the verified TLS chain.
+	Identify  func(*tls.ConnectionState) (regcenter.Identity, error)
+	Metrics   Metrics      // default NopMetrics
+	Logger    *slog.Logger // default discards
+	HTTP2Only bool         // refuse HTTP/1.x requests with 505
+}
+
+// route is one entry of the API: who may call it and what answers.
+type route struct {
+	method, path string
+	role         regcenter.Role
+	handler      callerHandler
+}
+
+// NewHandler returns the center's API. This table is the whole API surface.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Metrics == nil {
+		cfg.Metrics = NopMetrics{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	svc, m, log := cfg.Service, cfg.Metrics, cfg.Logger
+
+	routes := []route{
+		// Platforms: their address information and their devices.
+		{"PUT", "/v1/platform", regcenter.RolePlatform, handlePutPlatform(svc, log)},
+		{"GET", "/v1/platform", regcenter.RolePlatform, handleGetPlatform(svc, log)},
+		{"POST", "/v1/devices", regcenter.RolePlatform, handleUploadDevices(svc, m, log)},
+		{"GET", "/v1/devices", regcenter.RolePlatform, handleListDevices(svc, log)},
+		{"GET", "/v1/devices/{esn}", regcenter.RolePlatform, handleGetDevice(svc, log)},
+		{"DELETE", "/v1/devices/{esn}", regcenter.RolePlatform, handleDeleteDevice(svc, m)},
+
+		// Switches: where is my platform?
+		{"POST", "/v1/bootstrap", regcenter.RoleDevice, handleBootstrap(svc, m, log)},
+	}
+
+	mux := http.NewServeMux()
+	allowed := map[string][]string{}
+	for _, rt := range routes {
+		mux.Handle(rt.method+" "+rt.path, authenticated(cfg.Identify, rt.role, log, rt.handler))
+		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	}
+	// Method-less patterns are less specific than the ones above, so they
+	// catch only the methods a path does not serve: every refusal is then
+	// problem details, not the mux's plain text.
+	for path, methods := range allowed {
+		mux.Handle(path, methodNotAllowed(methods, log))
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, log, regcenter.Errorf(regcenter.ErrNotFound, regcenter.CodeNotFound, "no such resource"))
+	}))
+
+	var h http.Handler = mux
+	if cfg.HTTP2Only {
+		h = requireHTTP2(h, log)
+	}
+	return recoverPanics(observe(h, m), log)
+}
+
+func methodNotAllowed(methods []string, log *slog.Logger) http.Handler {
+	allow := strings.Join(methods, ", ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, r, log, regcenter.Errorf(errMethodNotAllowed, codeMethodNotAllowed, "%s allows only %s", r.URL.Path, allow))
+	})
+}

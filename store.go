@@ -23,15 +23,18 @@ type DeviceStore interface {
 	// durable when it returns nil. outcomes[i] is claims[i]'s: created,
 	// unchanged, updated (decided by DeviceClaim.Outcome), or conflict when
 	// another platform holds the ESN. Claims hold distinct ESNs. On error
-	// nothing was stored.
+	// (including a context that ended) nothing was stored. Concurrent calls
+	// with overlapping ESNs must both succeed, whatever their order.
 	ClaimDevices(ctx context.Context, platformID string, claims []DeviceClaim, now time.Time) (outcomes []UploadOutcome, err error)
 	// Device returns platformID's device esn, or ErrNotFound.
 	Device(ctx context.Context, platformID, esn string) (Device, error)
 	// Devices returns at most limit of platformID's devices whose ESN sorts
-	// after after (all of them when after is ""), in ESN order.
+	// after after (all of them when after is ""), in bytewise ESN order
+	// (no locale collation), so that cursors mean the same on every store.
 	Devices(ctx context.Context, platformID, after string, limit int) ([]Device, error)
-	// ReleaseDevice durably deletes platformID's claim on esn so that
-	// another platform may claim it, or returns ErrNotFound.
+	// ReleaseDevice durably deletes platformID's claim on esn, with its
+	// bootstrap statistics, so that another platform may claim it afresh;
+	// or returns ErrNotFound.
 	ReleaseDevice(ctx context.Context, platformID, esn string) error
 }
 
@@ -44,7 +47,7 @@ type BootstrapStore interface {
 	BootstrapTarget(ctx context.Context, esn string) (Device, Platform, error)
 	// RecordBootstraps adds a batch of observations: for each, the count
 	// grows by Count and the last_* fields take the record's values when it
-	// is newer. Increments are applied atomically in the store, so that
+	// is as new as or newer than what is stored. Increments are applied atomically in the store, so that
 	// several center replicas never lose one. A record whose ESN is no
 	// longer held by PlatformID is dropped.
 	RecordBootstraps(ctx context.Context, records []BootstrapRecord) error

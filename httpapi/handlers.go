@@ -5,9 +5,9 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/regcenter/regcenter"
+	"github.com/regcenter/regcenter/wire"
 )
 
 // Body limits. An upload of MaxUploadDevices devices with typical fields
@@ -18,28 +18,9 @@ const (
 	maxBootstrapBody = 16 << 10
 )
 
-// JSON shapes of the API. They are separate from the domain's types so
-// that the wire format is stated here, once, and changes only on purpose.
-
-type platformJSON struct {
-	ID          string              `json:"id"`
-	Addresses   []regcenter.Address `json:"addresses"`
-	TrustAnchor string              `json:"trust_anchor"`
-	UpdatedAt   time.Time           `json:"updated_at"`
-}
-
-func toPlatformJSON(p regcenter.Platform) platformJSON {
-	return platformJSON{ID: p.ID, Addresses: p.Addresses, TrustAnchor: p.TrustAnchor, UpdatedAt: p.UpdatedAt}
-}
-
-type putPlatformRequest struct {
-	Addresses   []regcenter.Address `json:"addresses"`
-	TrustAnchor string              `json:"trust_anchor"`
-}
-
 func handlePutPlatform(svc *regcenter.Service, log *slog.Logger) callerHandler {
 	return func(w http.ResponseWriter, r *http.Request, caller regcenter.Identity) error {
-		var req putPlatformRequest
+		var req wire.PutPlatformRequest
 		if err := decodeJSON(w, r, maxPlatformBody, &req); err != nil {
 			return err
 		}
@@ -47,7 +28,7 @@ func handlePutPlatform(svc *regcenter.Service, log *slog.Logger) callerHandler {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, r, log, http.StatusOK, toPlatformJSON(p))
+		writeJSON(w, r, log, http.StatusOK, wire.FromPlatform(p))
 		return nil
 	}
 }
@@ -58,87 +39,25 @@ func handleGetPlatform(svc *regcenter.Service, log *slog.Logger) callerHandler {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, r, log, http.StatusOK, toPlatformJSON(p))
+		writeJSON(w, r, log, http.StatusOK, wire.FromPlatform(p))
 		return nil
 	}
-}
-
-type uploadRequest struct {
-	Devices []struct {
-		ESN        string              `json:"esn"`
-		DeviceType string              `json:"device_type"`
-		Addresses  []regcenter.Address `json:"addresses"`
-	} `json:"devices"`
-}
-
-type uploadResultJSON struct {
-	ESN    string                  `json:"esn"`
-	Result regcenter.UploadOutcome `json:"result"`
-	Detail string                  `json:"detail,omitempty"`
-}
-
-type uploadCountsJSON struct {
-	Created   int `json:"created"`
-	Unchanged int `json:"unchanged"`
-	Updated   int `json:"updated"`
-	Conflict  int `json:"conflict"`
-	Invalid   int `json:"invalid"`
-}
-
-type uploadResponse struct {
-	Results []uploadResultJSON `json:"results"`
-	Counts  uploadCountsJSON   `json:"counts"`
 }
 
 func handleUploadDevices(svc *regcenter.Service, metrics Metrics, log *slog.Logger) callerHandler {
 	return func(w http.ResponseWriter, r *http.Request, caller regcenter.Identity) error {
-		var req uploadRequest
+		var req wire.UploadRequest
 		if err := decodeJSON(w, r, maxUploadBody, &req); err != nil {
 			return err
 		}
-		items := make([]regcenter.DeviceUpload, len(req.Devices))
-		for i, d := range req.Devices {
-			items[i] = regcenter.DeviceUpload{ESN: d.ESN, DeviceType: d.DeviceType, Addresses: d.Addresses}
-		}
-		report, err := svc.UploadDevices(r.Context(), caller, items)
+		report, err := svc.UploadDevices(r.Context(), caller, req.Domain())
 		if err != nil {
 			return err
 		}
 		metrics.DevicesClaimed(report.Counts.Created)
-		resp := uploadResponse{Results: make([]uploadResultJSON, len(report.Results)), Counts: uploadCountsJSON(report.Counts)}
-		for i, res := range report.Results {
-			resp.Results[i] = uploadResultJSON(res)
-		}
-		writeJSON(w, r, log, http.StatusOK, resp)
+		writeJSON(w, r, log, http.StatusOK, wire.FromUploadReport(report))
 		return nil
 	}
-}
-
-type deviceJSON struct {
-	ESN                 string              `json:"esn"`
-	DeviceType          string              `json:"device_type"`
-	Addresses           []regcenter.Address `json:"addresses,omitempty"`
-	ClaimedAt           time.Time           `json:"claimed_at"`
-	LastBootstrapAt     *time.Time          `json:"last_bootstrap_at,omitempty"`
-	BootstrapCount      int64               `json:"bootstrap_count"`
-	LastMode            regcenter.Mode      `json:"last_mode,omitempty"`
-	LastSoftwareVersion string              `json:"last_software_version,omitempty"`
-}
-
-func toDeviceJSON(d regcenter.Device) deviceJSON {
-	j := deviceJSON{
-		ESN: d.ESN, DeviceType: d.DeviceType, Addresses: d.Addresses, ClaimedAt: d.ClaimedAt,
-		BootstrapCount: d.BootstrapCount, LastMode: d.LastMode, LastSoftwareVersion: d.LastSoftwareVersion,
-	}
-	if !d.LastBootstrapAt.IsZero() {
-		j.LastBootstrapAt = &d.LastBootstrapAt
-	}
-	return j
-}
-
-type devicePageJSON struct {
-	Devices []deviceJSON `json:"devices"`
-	Next    string       `json:"next,omitempty"`
 }
 
 func handleListDevices(svc *regcenter.Service, log *slog.Logger) callerHandler {
@@ -161,11 +80,7 @@ func handleListDevices(svc *regcenter.Service, log *slog.Logger) callerHandler {
 		if err != nil {
 			return err
 		}
-		resp := devicePageJSON{Devices: make([]deviceJSON, len(page.Devices)), Next: page.Next}
-		for i, d := range page.Devices {
-			resp.Devices[i] = toDeviceJSON(d)
-		}
-		writeJSON(w, r, log, http.StatusOK, resp)
+		writeJSON(w, r, log, http.StatusOK, wire.FromDevicePage(page))
 		return nil
 	}
 }
@@ -176,7 +91,7 @@ func handleGetDevice(svc *regcenter.Service, log *slog.Logger) callerHandler {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, r, log, http.StatusOK, toDeviceJSON(d))
+		writeJSON(w, r, log, http.StatusOK, wire.FromDevice(d))
 		return nil
 	}
 }
@@ -192,25 +107,9 @@ func handleDeleteDevice(svc *regcenter.Service, metrics Metrics) callerHandler {
 	}
 }
 
-type bootstrapRequest struct {
-	ESN             string         `json:"esn"`
-	DeviceType      string         `json:"device_type"`
-	SoftwareVersion string         `json:"software_version"`
-	Mode            regcenter.Mode `json:"mode"`
-}
-
-type bootstrapResponse struct {
-	ESN      string `json:"esn"`
-	Platform struct {
-		ID          string              `json:"id"`
-		Addresses   []regcenter.Address `json:"addresses"`
-		TrustAnchor string              `json:"trust_anchor,omitempty"`
-	} `json:"platform"`
-}
-
 func handleBootstrap(svc *regcenter.Service, metrics Metrics, log *slog.Logger) callerHandler {
 	return func(w http.ResponseWriter, r *http.Request, caller regcenter.Identity) error {
-		var req bootstrapRequest
+		var req wire.BootstrapRequest
 		if err := decodeJSON(w, r, maxBootstrapBody, &req); err != nil {
 			metrics.BootstrapOutcome("invalid")
 			return err
@@ -221,10 +120,7 @@ func handleBootstrap(svc *regcenter.Service, metrics Metrics, log *slog.Logger) 
 			return err
 		}
 		metrics.BootstrapOutcome("answered")
-		var resp bootstrapResponse
-		resp.ESN = ans.ESN
-		resp.Platform.ID, resp.Platform.Addresses, resp.Platform.TrustAnchor = ans.PlatformID, ans.Addresses, ans.TrustAnchor
-		writeJSON(w, r, log, http.StatusOK, resp)
+		writeJSON(w, r, log, http.StatusOK, wire.FromBootstrapAnswer(ans))
 		return nil
 	}
 }

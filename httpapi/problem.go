@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/regcenter/regcenter"
+	"github.com/regcenter/regcenter/wire"
 )
 
 // Kinds of failure that exist only in HTTP; they travel as *regcenter.Error
@@ -56,15 +57,6 @@ func statusOf(kind error) int {
 	}
 }
 
-// problem is an RFC 9457 problem details object with the stable code.
-type problem struct {
-	Type   string `json:"type"`
-	Title  string `json:"title"`
-	Status int    `json:"status"`
-	Detail string `json:"detail,omitempty"`
-	Code   string `json:"code"`
-}
-
 // writeError renders err for the client. Only *regcenter.Error details are
 // sent; anything else is logged here and answered as a bare 500, so that
 // internal messages never reach a client.
@@ -84,8 +76,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(e.RetryAfter.Round(time.Second)/time.Second)))
 	}
-	body, _ := json.Marshal(problem{
-		Type:   "urn:regcenter:problem:" + e.Code,
+	body, _ := json.Marshal(wire.Problem{
+		Type:   wire.ProblemType(e.Code),
 		Title:  http.StatusText(status),
 		Status: status,
 		Detail: e.Detail,

@@ -2,16 +2,17 @@ package httpapi_test
 
 import (
 	"fmt"
+	"github.com/regcenter/regcenter/centertest"
 	"net/http"
 	"strings"
 	"testing"
 )
 
 func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
-	p := newTestPKI(t)
-	c := startCenter(t, p, dbFile(t), centerOptions{})
-	platform := p.client(t, p.platformCert(t, "cmp-a"))
-	sw := p.client(t, p.deviceCert(t, esn1))
+	p := centertest.NewPKI(t)
+	c := centertest.Start(t, p, centertest.Options{})
+	platform := p.HTTPClient(t, p.PlatformCert(t, "cmp-a"))
+	sw := p.HTTPClient(t, p.DeviceCert(t, esn1))
 
 	var tooMany strings.Builder
 	tooMany.WriteString(`{"devices":[`)
@@ -52,7 +53,7 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			req := newRequest(t, tc.method, c.url+tc.path, tc.body)
+			req := newRequest(t, tc.method, c.URL+tc.path, tc.body)
 			if tc.name == "wrong media type" {
 				req.Header.Set("Content-Type", "application/xml")
 			}
@@ -68,27 +69,27 @@ func TestBadInputIsRefusedAndStoresNothing(t *testing.T) {
 	}
 	for _, tc := range bootstrapCases {
 		t.Run("bootstrap "+tc.name, func(t *testing.T) {
-			send(t, sw, newRequest(t, "POST", c.url+"/v1/bootstrap", tc.body)).wantProblem(t, http.StatusBadRequest, "invalid_request")
+			send(t, sw, newRequest(t, "POST", c.URL+"/v1/bootstrap", tc.body)).wantProblem(t, http.StatusBadRequest, "invalid_request")
 		})
 	}
 
 	// Nothing of the above was stored.
-	do(t, platform, "GET", c.url+"/v1/platform", nil).wantProblem(t, http.StatusNotFound, "platform_not_configured")
+	do(t, platform, "GET", c.URL+"/v1/platform", nil).wantProblem(t, http.StatusNotFound, "platform_not_configured")
 	var list struct {
 		Devices []deviceAnswer `json:"devices"`
 	}
-	do(t, platform, "GET", c.url+"/v1/devices", nil).json(t, &list)
+	do(t, platform, "GET", c.URL+"/v1/devices", nil).json(t, &list)
 	if len(list.Devices) != 0 {
 		t.Fatalf("refused requests stored %d devices", len(list.Devices))
 	}
 }
 
 func TestInvalidItemsInABatchAreReportedAndTheRestStored(t *testing.T) {
-	p := newTestPKI(t)
-	c := startCenter(t, p, dbFile(t), centerOptions{})
-	platform := p.client(t, p.platformCert(t, "cmp-a"))
+	p := centertest.NewPKI(t)
+	c := centertest.Start(t, p, centertest.Options{})
+	platform := p.HTTPClient(t, p.PlatformCert(t, "cmp-a"))
 	var up uploadAnswer
-	r := do(t, platform, "POST", c.url+"/v1/devices", `{"devices":[
+	r := do(t, platform, "POST", c.URL+"/v1/devices", `{"devices":[
 		{"esn":"GOOD1","device_type":"S5735"},
 		{"esn":"bad/esn","device_type":"S5735"},
 		{"esn":"","device_type":"S5735"},

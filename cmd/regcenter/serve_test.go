@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/regcenter/regcenter/client"
 	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
 )
@@ -94,8 +95,7 @@ func devClient(t *testing.T, cert, key string) *http.Client {
 	for _, c := range cas {
 		roots.AddCert(c)
 	}
-	tr := &http.Transport{TLSClientConfig: mtls.ClientConfig(pair, roots), Protocols: new(http.Protocols)}
-	tr.Protocols.SetHTTP2(true)
+	tr := client.NewTransport(mtls.ClientConfig(pair, roots))
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }

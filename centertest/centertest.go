@@ -1,0 +1,205 @@
+// Package centertest runs a real center for tests of the parties around
+// it: a PKI made in memory, a real SQLite file, real TLS listeners on
+// 127.0.0.1:0 serving HTTP/2, wired as cmd/regcenter wires them. It is
+// imported only by tests.
+package centertest
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/regcenter/regcenter"
+	"github.com/regcenter/regcenter/client"
+	"github.com/regcenter/regcenter/httpapi"
+	"github.com/regcenter/regcenter/mtls"
+	"github.com/regcenter/regcenter/pki"
+	"github.com/regcenter/regcenter/prometheus"
+	"github.com/regcenter/regcenter/sqlite"
+)
+
+// PKI is a complete PKI made in memory for one test.
+type PKI struct {
+	CenterCA, PlatformCA, DeviceCA *pki.CA
+	Server                         tls.Certificate
+	Roots                          *x509.CertPool // what clients trust: the center CA only
+	Now                            time.Time
+}
+
+// NewPKI makes the three CAs and a server certificate for localhost and
+// 127.0.0.1.
+func NewPKI(t testing.TB) *PKI {
+	t.Helper()
+	p := &PKI{Now: time.Now(), Roots: x509.NewCertPool()}
+	v := pki.ValidFor(p.Now, 1)
+	var err error
+	for _, ca := range []struct {
+		dst **pki.CA
+		cn  string
+	}{{&p.CenterCA, "Test Center CA"}, {&p.PlatformCA, "Test Platform CA"}, {&p.DeviceCA, "Test Device CA"}} {
+		if *ca.dst, err = pki.NewCA(ca.cn, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.Server = Certificate(t, func() (pki.KeyPair, error) { return p.CenterCA.IssueServer([]string{"localhost", "127.0.0.1"}, v) })
+	p.Roots.AddCert(p.CenterCA.Cert)
+	return p
+}
+
+// Certificate issues with issue and returns what crypto/tls presents.
+func Certificate(t testing.TB, issue func() (pki.KeyPair, error)) tls.Certificate {
+	t.Helper()
+	kp, err := issue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := kp.TLSCertificate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// PlatformCert issues a platform client certificate with CN=id.
+func (p *PKI) PlatformCert(t testing.TB, id string) tls.Certificate {
+	t.Helper()
+	return Certificate(t, func() (pki.KeyPair, error) { return p.PlatformCA.IssuePlatform(id, pki.ValidFor(p.Now, 1)) })
+}
+
+// DeviceCert issues a device certificate for esn.
+func (p *PKI) DeviceCert(t testing.TB, esn string) tls.Certificate {
+	t.Helper()
+	return Certificate(t, func() (pki.KeyPair, error) { return p.DeviceCA.IssueDevice(esn, pki.ValidFor(p.Now, 1)) })
+}
+
+// HTTPClient speaks HTTP/2 only with cert, trusting the center CA only.
+func (p *PKI) HTTPClient(t testing.TB, cert tls.Certificate) *http.Client {
+	t.Helper()
+	tr := client.NewTransport(mtls.ClientConfig(cert, p.Roots))
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// Client is the project's own client with cert.
+func (p *PKI) Client(t testing.TB, c *Center, cert tls.Certificate) *client.Center {
+	t.Helper()
+	cl, err := client.New(client.Config{URL: c.URL, Certificate: cert, Roots: p.Roots})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// Options change how a center runs.
+type Options struct {
+	DBPath    string // default: a new file in t.TempDir()
+	HTTP2Only bool
+	// NotClaimedRetryAfter defaults to 7s, a value tests can recognise.
+	NotClaimedRetryAfter time.Duration
+	// FlushInterval of the bootstrap recorder; default one hour, so that
+	// tests flush explicitly with Recorder.Flush.
+	FlushInterval time.Duration
+}
+
+// Center is a running center.
+type Center struct {
+	URL, OpsURL string
+	Addr        string // host:port of the API
+	Recorder    *regcenter.BootstrapRecorder
+	DB          *sqlite.DB
+	Metrics     *prometheus.Metrics
+
+	mu     sync.Mutex
+	protos []string
+
+	stop func()
+}
+
+// Start runs a center until the test ends or Stop is called.
+func Start(t testing.TB, p *PKI, opts Options) *Center {
+	t.Helper()
+	ctx := context.Background()
+	if opts.DBPath == "" {
+		opts.DBPath = filepath.Join(t.TempDir(), "center.db")
+	}
+	if opts.NotClaimedRetryAfter == 0 {
+		opts.NotClaimedRetryAfter = 7 * time.Second
+	}
+	if opts.FlushInterval == 0 {
+		opts.FlushInterval = time.Hour
+	}
+	db, err := sqlite.Open(ctx, opts.DBPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	authority, err := mtls.NewAuthority([]*x509.Certificate{p.PlatformCA.Cert}, []*x509.Certificate{p.DeviceCA.Cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Center{DB: db, Metrics: prometheus.New()}
+	c.Recorder = regcenter.NewBootstrapRecorder(db, regcenter.RecorderConfig{FlushInterval: opts.FlushInterval})
+	svc := regcenter.NewService(regcenter.ServiceConfig{Store: db, Recorder: c.Recorder, NotClaimedRetryAfter: opts.NotClaimedRetryAfter})
+	api := httpapi.NewHandler(httpapi.Config{Service: svc, Identify: authority.Identify, Metrics: c.Metrics, HTTP2Only: opts.HTTP2Only})
+
+	srv, err := httpapi.Listen(httpapi.ServerConfig{
+		Addr: "127.0.0.1:0",
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c.mu.Lock()
+			c.protos = append(c.protos, r.Proto)
+			c.mu.Unlock()
+			api.ServeHTTP(w, r)
+		}),
+		TLS:                authority.ServerConfig(mtls.ServerOptions{Certificate: p.Server}),
+		OnHandshakeFailure: func(reason string, _ net.Addr, _ error) { c.Metrics.HandshakeFailed(reason) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ops, err := httpapi.Listen(httpapi.ServerConfig{Addr: "127.0.0.1:0", Handler: httpapi.NewOpsHandler(db.Ping, c.Metrics.Handler(), nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recCtx, stopRecorder := context.WithCancel(ctx)
+	done := make(chan struct{}, 3)
+	go func() { srv.Serve(); done <- struct{}{} }()
+	go func() { ops.Serve(); done <- struct{}{} }()
+	go func() { c.Recorder.Run(recCtx); done <- struct{}{} }()
+	c.Addr = srv.Addr()
+	c.URL = "https://" + srv.Addr()
+	c.OpsURL = "http://" + ops.Addr()
+
+	var once sync.Once
+	c.stop = func() {
+		once.Do(func() {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			srv.Shutdown(sctx)
+			ops.Shutdown(sctx)
+			stopRecorder() // its final flush runs after the API drained
+			for range 3 {
+				<-done
+			}
+			db.Close()
+		})
+	}
+	t.Cleanup(c.stop)
+	return c
+}
+
+// Stop shuts the center down gracefully, as SIGTERM does; the test's
+// cleanup calls it too.
+func (c *Center) Stop() { c.stop() }
+
+// Protocols lists the protocol of every request the center saw.
+func (c *Center) Protocols() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.protos...)
+}

@@ -18,7 +18,9 @@ var (
 	platformB = regcenter.Identity{Role: regcenter.RolePlatform, ID: "platform-b"}
 )
 
-func device(esn string) regcenter.Identity { return regcenter.Identity{Role: regcenter.RoleDevice, ID: esn} }
+func device(esn string) regcenter.Identity {
+	return regcenter.Identity{Role: regcenter.RoleDevice, ID: esn}
+}
 
 type fixture struct {
 	svc      *regcenter.Service

@@ -47,10 +47,23 @@ type BootstrapStore interface {
 	BootstrapTarget(ctx context.Context, esn string) (Device, Platform, error)
 	// RecordBootstraps adds a batch of observations: for each, the count
 	// grows by Count and the last_* fields take the record's values when it
-	// is as new as or newer than what is stored. Increments are applied atomically in the store, so that
+	// is as new as or newer than what is stored. Increments are applied
+	// atomically in the store, so that
 	// several center replicas never lose one. A record whose ESN is no
-	// longer held by PlatformID is dropped.
+	// longer held by PlatformID is dropped. Each record applied also
+	// appends one EventBootstrap event, in the same transaction.
 	RecordBootstraps(ctx context.Context, records []BootstrapRecord) error
+}
+
+// EventStore keeps what platforms may follow about their devices.
+type EventStore interface {
+	// Events returns at most limit of platformID's events with Seq greater
+	// than after, in Seq order. Seq values are unique and increase in the
+	// order events become visible to readers.
+	Events(ctx context.Context, platformID string, after int64, limit int) ([]Event, error)
+	// PruneEvents deletes the events that happened before before and
+	// returns how many it deleted.
+	PruneEvents(ctx context.Context, before time.Time) (int64, error)
 }
 
 // Store is everything the center keeps. Implementations report a store
@@ -59,6 +72,7 @@ type Store interface {
 	PlatformStore
 	DeviceStore
 	BootstrapStore
+	EventStore
 	// Ping reports whether the store answers (readiness).
 	Ping(ctx context.Context) error
 	Close() error

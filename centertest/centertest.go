@@ -146,7 +146,11 @@ func Start(t testing.TB, p *PKI, opts Options) *Center {
 	c := &Center{DB: db, Metrics: prometheus.New()}
 	c.Recorder = regcenter.NewBootstrapRecorder(db, regcenter.RecorderConfig{FlushInterval: opts.FlushInterval})
 	svc := regcenter.NewService(regcenter.ServiceConfig{Store: db, Recorder: c.Recorder, NotClaimedRetryAfter: opts.NotClaimedRetryAfter})
-	api := httpapi.NewHandler(httpapi.Config{Service: svc, Identify: authority.Identify, Metrics: c.Metrics, HTTP2Only: opts.HTTP2Only})
+	shutdown := make(chan struct{})
+	api := httpapi.NewHandler(httpapi.Config{
+		Service: svc, Identify: authority.Identify, Metrics: c.Metrics, HTTP2Only: opts.HTTP2Only,
+		EventPoll: 50 * time.Millisecond, Shutdown: shutdown,
+	})
 
 	srv, err := httpapi.Listen(httpapi.ServerConfig{
 		Addr: "127.0.0.1:0",
@@ -180,6 +184,7 @@ func Start(t testing.TB, p *PKI, opts Options) *Center {
 		once.Do(func() {
 			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			defer cancel()
+			close(shutdown)
 			srv.Shutdown(sctx)
 			ops.Shutdown(sctx)
 			stopRecorder() // its final flush runs after the API drained

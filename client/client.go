@@ -146,6 +146,44 @@ func (c *Center) Bootstrap(ctx context.Context, req regcenter.BootstrapRequest) 
 	return resp.Domain(), err
 }
 
+// Events follows the caller's device events after the cursor (""
+// for the beginning), calling handle for each in order. It returns when the
+// stream ends (the center ends streams now and then, and at shutdown),
+// when ctx ends, or when handle fails, with the cursor of the last event
+// handled: pass it back to resume without losing or repeating one.
+func (c *Center) Events(ctx context.Context, after string, handle func(regcenter.Event) error) (string, error) {
+	path := "/v1/events"
+	if after != "" {
+		path += "?after=" + url.QueryEscape(after)
+	}
+	resp, err := c.send(ctx, "GET", path, nil)
+	if err != nil {
+		return after, err
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != wire.EventsContentType {
+		return after, fmt.Errorf("GET %s: content type %q, want %s", path, ct, wire.EventsContentType)
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var we wire.Event
+		if err := dec.Decode(&we); err != nil {
+			if errors.Is(err, io.EOF) {
+				return after, nil
+			}
+			return after, fmt.Errorf("GET %s: %w", path, err)
+		}
+		e, err := we.Domain()
+		if err != nil {
+			return after, fmt.Errorf("GET %s: %w", path, err)
+		}
+		if err := handle(e); err != nil {
+			return after, err
+		}
+		after = we.Cursor
+	}
+}
+
 // do sends one request and decodes a 2xx answer into out (if not nil).
 func (c *Center) do(ctx context.Context, method, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)

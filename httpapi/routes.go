@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/regcenter/regcenter"
 )
@@ -17,6 +18,12 @@ type Config struct {
 	Metrics   Metrics      // default NopMetrics
 	Logger    *slog.Logger // default discards
 	HTTP2Only bool         // refuse HTTP/1.x requests with 505
+	// EventPoll is how often an events stream looks for new events
+	// (default 1s).
+	EventPoll time.Duration
+	// Shutdown, closed when the server begins to shut down, ends the
+	// long-lived streams so that the drain does not wait for them.
+	Shutdown <-chan struct{}
 }
 
 // route is one entry of the API: who may call it and what answers.
@@ -34,6 +41,9 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.EventPoll <= 0 {
+		cfg.EventPoll = time.Second
+	}
 	svc, m, log := cfg.Service, cfg.Metrics, cfg.Logger
 
 	routes := []route{
@@ -44,6 +54,7 @@ func NewHandler(cfg Config) http.Handler {
 		{"GET", "/v1/devices", regcenter.RolePlatform, handleListDevices(svc, log)},
 		{"GET", "/v1/devices/{esn}", regcenter.RolePlatform, handleGetDevice(svc, log)},
 		{"DELETE", "/v1/devices/{esn}", regcenter.RolePlatform, handleDeleteDevice(svc, m)},
+		{"GET", "/v1/events", regcenter.RolePlatform, handleEvents(svc, cfg.EventPoll, cfg.Shutdown, log)},
 
 		// Switches: where is my platform?
 		{"POST", "/v1/bootstrap", regcenter.RoleDevice, handleBootstrap(svc, m, log)},

@@ -75,9 +75,22 @@ func (db *DB) recordBootstraps(ctx context.Context, records []regcenter.Bootstra
 		return err
 	}
 	defer stmt.Close()
+	event, err := tx.PrepareContext(ctx, `INSERT INTO events (platform_id, esn, kind, at, count, mode, software_version)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`)
+	if err != nil {
+		return err
+	}
+	defer event.Close()
 	for _, r := range records {
-		if _, err := stmt.ExecContext(ctx, r.Count, r.At.UnixMicro(), string(r.Mode), r.SoftwareVersion, r.ESN, r.PlatformID); err != nil {
+		res, err := stmt.ExecContext(ctx, r.Count, r.At.UnixMicro(), string(r.Mode), r.SoftwareVersion, r.ESN, r.PlatformID)
+		if err != nil {
 			return fmt.Errorf("device %s: %w", r.ESN, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			continue // released or claimed by another platform since
+		}
+		if _, err := event.ExecContext(ctx, r.PlatformID, r.ESN, string(regcenter.EventBootstrap), r.At.UnixMicro(), r.Count, string(r.Mode), r.SoftwareVersion); err != nil {
+			return fmt.Errorf("event of %s: %w", r.ESN, err)
 		}
 	}
 	return tx.Commit()

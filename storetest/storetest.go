@@ -49,6 +49,8 @@ func Run(t *testing.T, open func(t *testing.T) regcenter.Store) {
 		{"RecordBootstraps", testRecordBootstraps},
 		{"RecordBootstrapsDropped", testRecordBootstrapsDropped},
 		{"RecordBootstrapsConcurrent", testRecordBootstrapsConcurrent},
+		{"Events", testEvents},
+		{"PruneEvents", testPruneEvents},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

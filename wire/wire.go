@@ -198,3 +198,31 @@ type Problem struct {
 
 // ProblemType is the type URI of a code.
 func ProblemType(code string) string { return "urn:regcenter:problem:" + code }
+
+// Event is one line of GET /v1/events, a stream of newline-delimited JSON
+// (application/x-ndjson). Cursor is what to pass as after= to resume.
+type Event struct {
+	Cursor          string              `json:"cursor"`
+	Kind            regcenter.EventKind `json:"kind"`
+	ESN             string              `json:"esn"`
+	At              time.Time           `json:"at"`
+	Count           int64               `json:"count"`
+	Mode            regcenter.Mode      `json:"mode,omitempty"`
+	SoftwareVersion string              `json:"software_version,omitempty"`
+}
+
+// EventsContentType is the media type of the events stream.
+const EventsContentType = "application/x-ndjson"
+
+func FromEvent(e regcenter.Event) Event {
+	return Event{Cursor: e.Cursor(), Kind: e.Kind, ESN: e.ESN, At: e.At, Count: e.Count, Mode: e.Mode, SoftwareVersion: e.SoftwareVersion}
+}
+
+// Domain returns the event; PlatformID is the caller's and not on the wire.
+func (e Event) Domain() (regcenter.Event, error) {
+	seq, err := regcenter.ParseCursor(e.Cursor)
+	if err != nil {
+		return regcenter.Event{}, err
+	}
+	return regcenter.Event{Seq: seq, ESN: e.ESN, Kind: e.Kind, At: e.At, Count: e.Count, Mode: e.Mode, SoftwareVersion: e.SoftwareVersion}, nil
+}

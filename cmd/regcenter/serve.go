@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/regcenter/regcenter"
@@ -33,7 +34,7 @@ type serveFlags struct {
 	http2Only, allowTLS12, postQuantum, dev bool
 	logFormat, logLevel                     string
 	notClaimedRetryAfter, flushInterval     time.Duration
-	shutdownTimeout                         time.Duration
+	shutdownTimeout, eventRetention         time.Duration
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -55,9 +56,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.DurationVar(&f.notClaimedRetryAfter, "not-claimed-retry-after", 60*time.Second, "Retry-After given to a switch that no platform has claimed yet")
 	fs.DurationVar(&f.flushInterval, "bootstrap-flush-interval", time.Second, "how often bootstrap statistics are written (what a crash may lose)")
+	fs.DurationVar(&f.eventRetention, "event-retention", 7*24*time.Hour, "how long device events stay available to GET /v1/events")
 	fs.DurationVar(&f.shutdownTimeout, "shutdown-timeout", 15*time.Second, "how long requests in flight may take to finish on SIGINT/SIGTERM")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if f.eventRetention <= 0 {
+		return usageError("--event-retention must be positive")
 	}
 	listenSet := false
 	fs.Visit(func(fl *flag.Flag) { listenSet = listenSet || fl.Name == "listen" })
@@ -96,11 +101,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	recorder := regcenter.NewBootstrapRecorder(store, regcenter.RecorderConfig{FlushInterval: f.flushInterval, Logger: log})
 	svc := regcenter.NewService(regcenter.ServiceConfig{Store: store, Recorder: recorder, NotClaimedRetryAfter: f.notClaimedRetryAfter})
 	metrics := prometheus.New()
+	shutdown := make(chan struct{})
 
 	api, err := httpapi.Listen(httpapi.ServerConfig{
 		Addr: f.listen,
 		Handler: httpapi.NewHandler(httpapi.Config{
 			Service: svc, Identify: authority.Identify, Metrics: metrics, Logger: log, HTTP2Only: f.http2Only,
+			Shutdown: shutdown,
 		}),
 		TLS: authority.ServerConfig(mtls.ServerOptions{Certificate: serverCert, AllowTLS12: f.allowTLS12, PostQuantum: f.postQuantum}),
 		OnHandshakeFailure: func(reason string, remote net.Addr, err error) {
@@ -120,9 +127,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("listen %s: %w", f.opsListen, err)
 	}
 
-	recorderCtx, stopRecorder := context.WithCancel(context.WithoutCancel(ctx))
-	recorderDone := make(chan struct{})
-	go func() { recorder.Run(recorderCtx); close(recorderDone) }()
+	// The background work outlives the API's drain and ends before the
+	// store closes.
+	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	var background sync.WaitGroup
+	background.Go(func() { recorder.Run(bgCtx) })
+	background.Go(func() { pruneEvents(bgCtx, store, f.eventRetention, log) })
 
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- api.Serve() }()
@@ -142,15 +152,37 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	defer cancel()
+	close(shutdown)
 	if err := api.Shutdown(shutdownCtx); err != nil {
 		log.Warn("requests still in flight at the shutdown deadline were cut", "err", err)
 	}
 	ops.Shutdown(shutdownCtx)
 	// Stop the recorder only after the API, so that the bootstraps answered
 	// during the drain are in its final flush.
-	stopRecorder()
-	<-recorderDone
+	stopBackground()
+	background.Wait()
 	return runErr
+}
+
+// pruneEvents deletes events older than retention, once an hour, so that
+// the events table stays the size of the retention window.
+func pruneEvents(ctx context.Context, store regcenter.EventStore, retention time.Duration, log *slog.Logger) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		n, err := store.PruneEvents(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("pruning old events failed; retrying in an hour", "err", err)
+		case n > 0:
+			log.Info("pruned old events", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // tlsFiles resolves --pki against the explicit flags: an explicit flag

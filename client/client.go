@@ -42,28 +42,40 @@ type Config struct {
 // connection, which the transport opens on first use and reopens after a
 // failure. It is safe for concurrent use.
 type Center struct {
+	*Endpoint
+}
+
+// New returns a client; it does not connect until the first request.
+func New(cfg Config) (*Center, error) {
+	if cfg.Roots == nil {
+		return nil, errors.New("client: the center's CA is required")
+	}
+	e, err := NewEndpoint(cfg.URL, mtls.ClientConfig(cfg.Certificate, cfg.Roots), cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Center{e}, nil
+}
+
+// Endpoint is a JSON API over HTTPS with HTTP/2 only: what the center's
+// client and the platform's device client have in common.
+type Endpoint struct {
 	base      string
 	transport *http.Transport
 	timeout   time.Duration
 }
 
-// New returns a client; it does not connect until the first request.
-func New(cfg Config) (*Center, error) {
-	u, err := url.Parse(cfg.URL)
+// NewEndpoint returns an endpoint at baseURL (https://host[:port]) that
+// authenticates with tlsConfig. timeout bounds each request (default 30s).
+func NewEndpoint(baseURL string, tlsConfig *tls.Config, timeout time.Duration) (*Endpoint, error) {
+	u, err := url.Parse(baseURL)
 	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("center URL %q: must be https://host[:port]", cfg.URL)
+		return nil, fmt.Errorf("URL %q: must be https://host[:port]", baseURL)
 	}
-	if cfg.Roots == nil {
-		return nil, errors.New("client: the center's CA is required")
+	if timeout <= 0 {
+		timeout = 30 * time.Second
 	}
-	if cfg.Timeout <= 0 {
-		cfg.Timeout = 30 * time.Second
-	}
-	return &Center{
-		base:      strings.TrimSuffix(u.String(), "/"),
-		transport: NewTransport(mtls.ClientConfig(cfg.Certificate, cfg.Roots)),
-		timeout:   cfg.Timeout,
-	}, nil
+	return &Endpoint{base: strings.TrimSuffix(u.String(), "/"), transport: NewTransport(tlsConfig), timeout: timeout}, nil
 }
 
 // NewTransport returns an HTTP/2-only transport for tlsConfig: the
@@ -86,26 +98,26 @@ func NewTransport(tlsConfig *tls.Config) *http.Transport {
 }
 
 // Close drops the idle connection.
-func (c *Center) Close() { c.transport.CloseIdleConnections() }
+func (c *Endpoint) Close() { c.transport.CloseIdleConnections() }
 
 // PutPlatform publishes the caller's address information.
 func (c *Center) PutPlatform(ctx context.Context, addrs []regcenter.Address, trustAnchor string) (regcenter.Platform, error) {
 	var p wire.Platform
-	err := c.do(ctx, "PUT", "/v1/platform", wire.PutPlatformRequest{Addresses: addrs, TrustAnchor: trustAnchor}, &p)
+	err := c.Do(ctx, "PUT", "/v1/platform", wire.PutPlatformRequest{Addresses: addrs, TrustAnchor: trustAnchor}, &p)
 	return p.Domain(), err
 }
 
 // Platform returns the caller's published record.
 func (c *Center) Platform(ctx context.Context) (regcenter.Platform, error) {
 	var p wire.Platform
-	err := c.do(ctx, "GET", "/v1/platform", nil, &p)
+	err := c.Do(ctx, "GET", "/v1/platform", nil, &p)
 	return p.Domain(), err
 }
 
 // UploadDevices claims devices (at most regcenter.MaxUploadDevices).
 func (c *Center) UploadDevices(ctx context.Context, items []regcenter.DeviceUpload) (regcenter.UploadReport, error) {
 	var resp wire.UploadResponse
-	err := c.do(ctx, "POST", "/v1/devices", wire.FromUploads(items), &resp)
+	err := c.Do(ctx, "POST", "/v1/devices", wire.FromUploads(items), &resp)
 	return resp.Domain(), err
 }
 
@@ -123,26 +135,26 @@ func (c *Center) Devices(ctx context.Context, after string, limit int) (regcente
 		path += "?" + q.Encode()
 	}
 	var page wire.DevicePage
-	err := c.do(ctx, "GET", path, nil, &page)
+	err := c.Do(ctx, "GET", path, nil, &page)
 	return page.Domain(), err
 }
 
 // Device returns one of the caller's devices.
 func (c *Center) Device(ctx context.Context, esn string) (regcenter.Device, error) {
 	var d wire.Device
-	err := c.do(ctx, "GET", "/v1/devices/"+url.PathEscape(esn), nil, &d)
+	err := c.Do(ctx, "GET", "/v1/devices/"+url.PathEscape(esn), nil, &d)
 	return d.Domain(), err
 }
 
 // ReleaseDevice drops the caller's claim on esn.
 func (c *Center) ReleaseDevice(ctx context.Context, esn string) error {
-	return c.do(ctx, "DELETE", "/v1/devices/"+url.PathEscape(esn), nil, nil)
+	return c.Do(ctx, "DELETE", "/v1/devices/"+url.PathEscape(esn), nil, nil)
 }
 
 // Bootstrap asks where the calling switch's platform is.
 func (c *Center) Bootstrap(ctx context.Context, req regcenter.BootstrapRequest) (regcenter.BootstrapAnswer, error) {
 	var resp wire.BootstrapResponse
-	err := c.do(ctx, "POST", "/v1/bootstrap", wire.BootstrapRequest(req), &resp)
+	err := c.Do(ctx, "POST", "/v1/bootstrap", wire.BootstrapRequest(req), &resp)
 	return resp.Domain(), err
 }
 
@@ -156,7 +168,7 @@ func (c *Center) Events(ctx context.Context, after string, handle func(regcenter
 	if after != "" {
 		path += "?after=" + url.QueryEscape(after)
 	}
-	resp, err := c.send(ctx, "GET", path, nil)
+	resp, err := c.Send(ctx, "GET", path, nil)
 	if err != nil {
 		return after, err
 	}
@@ -184,11 +196,13 @@ func (c *Center) Events(ctx context.Context, after string, handle func(regcenter
 	}
 }
 
-// do sends one request and decodes a 2xx answer into out (if not nil).
-func (c *Center) do(ctx context.Context, method, path string, in, out any) error {
+// Do sends one request with in as its JSON body (none if nil) and decodes
+// a 2xx answer into out (if not nil). Any other answer is returned as the
+// domain's *regcenter.Error (see ProblemError).
+func (c *Endpoint) Do(ctx context.Context, method, path string, in, out any) error {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	resp, err := c.send(ctx, method, path, in)
+	resp, err := c.Send(ctx, method, path, in)
 	if err != nil {
 		return err
 	}
@@ -202,9 +216,9 @@ func (c *Center) do(ctx context.Context, method, path string, in, out any) error
 	return nil
 }
 
-// send returns a 2xx response whose body the caller must close, or the
-// error the answer stands for.
-func (c *Center) send(ctx context.Context, method, path string, in any) (*http.Response, error) {
+// Send returns a 2xx response whose body the caller must close, or the
+// error the answer stands for. It has no timeout but ctx's.
+func (c *Endpoint) Send(ctx context.Context, method, path string, in any) (*http.Response, error) {
 	var body io.Reader
 	if in != nil {
 		b, err := json.Marshal(in)

@@ -26,9 +26,19 @@ func ValidateAddresses(addrs []Address) error {
 		if a.Port < 1 || a.Port > 65535 {
 			return Errorf(ErrInvalid, CodeInvalid, "addresses[%d]: port must be 1 to 65535", i)
 		}
-		if !validHost(a.Host) {
+		if ValidateHost(a.Host) != nil {
 			return Errorf(ErrInvalid, CodeInvalid, "addresses[%d]: host must be a DNS name or an IP literal", i)
 		}
+	}
+	return nil
+}
+
+// ValidateHost checks that h is a DNS name or an IP literal (without a
+// zone), as an address's host must be. It returns an *Error of kind
+// ErrInvalid.
+func ValidateHost(h string) error {
+	if !validHost(h) {
+		return Errorf(ErrInvalid, CodeInvalid, "host %q must be a DNS name or an IP literal", h)
 	}
 	return nil
 }

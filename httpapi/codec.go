@@ -13,10 +13,10 @@ import (
 	"github.com/regcenter/regcenter"
 )
 
-// decodeJSON reads exactly one JSON value of at most limit bytes into v.
+// DecodeJSON reads exactly one JSON value of at most limit bytes into v.
 // Unknown fields, trailing data and a body over the limit are errors: a
 // field the center would silently drop is a client bug worth reporting.
-func decodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
+func DecodeJSON(w http.ResponseWriter, r *http.Request, limit int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
@@ -60,12 +60,12 @@ func jsonError(err error, limit int64) error {
 	}
 }
 
-// writeJSON marshals v before writing anything, so that a value that cannot
+// WriteJSON marshals v before writing anything, so that a value that cannot
 // be encoded becomes a clean 500 rather than half a response.
-func writeJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, v any) {
+func WriteJSON(w http.ResponseWriter, r *http.Request, log *slog.Logger, status int, v any) {
 	var buf bytes.Buffer
 	if err := json.NewEncoder(&buf).Encode(v); err != nil {
-		writeError(w, r, log, err)
+		WriteError(w, r, log, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")

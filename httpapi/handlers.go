@@ -21,14 +21,14 @@ const (
 func handlePutPlatform(svc *regcenter.Service, log *slog.Logger) callerHandler {
 	return func(w http.ResponseWriter, r *http.Request, caller regcenter.Identity) error {
 		var req wire.PutPlatformRequest
-		if err := decodeJSON(w, r, maxPlatformBody, &req); err != nil {
+		if err := DecodeJSON(w, r, maxPlatformBody, &req); err != nil {
 			return err
 		}
 		p, err := svc.PutPlatform(r.Context(), caller, req.Addresses, req.TrustAnchor)
 		if err != nil {
 			return err
 		}
-		writeJSON(w, r, log, http.StatusOK, wire.FromPlatform(p))
+		WriteJSON(w, r, log, http.StatusOK, wire.FromPlatform(p))
 		return nil
 	}
 }
@@ -39,7 +39,7 @@ func handleGetPlatform(svc *regcenter.Service, log *slog.Logger) callerHandler {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, r, log, http.StatusOK, wire.FromPlatform(p))
+		WriteJSON(w, r, log, http.StatusOK, wire.FromPlatform(p))
 		return nil
 	}
 }
@@ -47,7 +47,7 @@ func handleGetPlatform(svc *regcenter.Service, log *slog.Logger) callerHandler {
 func handleUploadDevices(svc *regcenter.Service, metrics Metrics, log *slog.Logger) callerHandler {
 	return func(w http.ResponseWriter, r *http.Request, caller regcenter.Identity) error {
 		var req wire.UploadRequest
-		if err := decodeJSON(w, r, maxUploadBody, &req); err != nil {
+		if err := DecodeJSON(w, r, maxUploadBody, &req); err != nil {
 			return err
 		}
 		report, err := svc.UploadDevices(r.Context(), caller, req.Domain())
@@ -55,7 +55,7 @@ func handleUploadDevices(svc *regcenter.Service, metrics Metrics, log *slog.Logg
 			return err
 		}
 		metrics.DevicesClaimed(report.Counts.Created)
-		writeJSON(w, r, log, http.StatusOK, wire.FromUploadReport(report))
+		WriteJSON(w, r, log, http.StatusOK, wire.FromUploadReport(report))
 		return nil
 	}
 }
@@ -80,7 +80,7 @@ func handleListDevices(svc *regcenter.Service, log *slog.Logger) callerHandler {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, r, log, http.StatusOK, wire.FromDevicePage(page))
+		WriteJSON(w, r, log, http.StatusOK, wire.FromDevicePage(page))
 		return nil
 	}
 }
@@ -91,7 +91,7 @@ func handleGetDevice(svc *regcenter.Service, log *slog.Logger) callerHandler {
 		if err != nil {
 			return err
 		}
-		writeJSON(w, r, log, http.StatusOK, wire.FromDevice(d))
+		WriteJSON(w, r, log, http.StatusOK, wire.FromDevice(d))
 		return nil
 	}
 }
@@ -110,7 +110,7 @@ func handleDeleteDevice(svc *regcenter.Service, metrics Metrics) callerHandler {
 func handleBootstrap(svc *regcenter.Service, metrics Metrics, log *slog.Logger) callerHandler {
 	return func(w http.ResponseWriter, r *http.Request, caller regcenter.Identity) error {
 		var req wire.BootstrapRequest
-		if err := decodeJSON(w, r, maxBootstrapBody, &req); err != nil {
+		if err := DecodeJSON(w, r, maxBootstrapBody, &req); err != nil {
 			metrics.BootstrapOutcome("invalid")
 			return err
 		}
@@ -120,7 +120,7 @@ func handleBootstrap(svc *regcenter.Service, metrics Metrics, log *slog.Logger) 
 			return err
 		}
 		metrics.BootstrapOutcome("answered")
-		writeJSON(w, r, log, http.StatusOK, wire.FromBootstrapAnswer(ans))
+		WriteJSON(w, r, log, http.StatusOK, wire.FromBootstrapAnswer(ans))
 		return nil
 	}
 }

@@ -19,21 +19,21 @@ type callerHandler func(w http.ResponseWriter, r *http.Request, caller regcenter
 func authenticated(identify func(*tls.ConnectionState) (regcenter.Identity, error), role regcenter.Role, log *slog.Logger, h callerHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil {
-			writeError(w, r, log, regcenter.Errorf(regcenter.ErrForbidden, regcenter.CodeForbidden, "a client certificate is required"))
+			WriteError(w, r, log, regcenter.Errorf(regcenter.ErrForbidden, regcenter.CodeForbidden, "a client certificate is required"))
 			return
 		}
 		caller, err := identify(r.TLS)
 		if err != nil {
 			log.Warn("unidentifiable client", "remote", r.RemoteAddr, "err", err)
-			writeError(w, r, log, regcenter.Errorf(regcenter.ErrForbidden, regcenter.CodeForbidden, "the client certificate does not identify a platform or a device"))
+			WriteError(w, r, log, regcenter.Errorf(regcenter.ErrForbidden, regcenter.CodeForbidden, "the client certificate does not identify a platform or a device"))
 			return
 		}
 		if err := caller.Require(role); err != nil {
-			writeError(w, r, log, err)
+			WriteError(w, r, log, err)
 			return
 		}
 		if err := h(w, r, caller); err != nil {
-			writeError(w, r, log, err)
+			WriteError(w, r, log, err)
 		}
 	})
 }
@@ -41,7 +41,7 @@ func authenticated(identify func(*tls.ConnectionState) (regcenter.Identity, erro
 func requireHTTP2(next http.Handler, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 2 {
-			writeError(w, r, log, regcenter.Errorf(errHTTPVersion, codeHTTP2Required,
+			WriteError(w, r, log, regcenter.Errorf(errHTTPVersion, codeHTTP2Required,
 				"this center speaks only HTTP/2: negotiate \"h2\" with ALPN (curl --http2)"))
 			return
 		}
@@ -100,7 +100,7 @@ func recoverPanics(next http.Handler, log *slog.Logger) http.Handler {
 					panic(v)
 				}
 				log.Error("handler panicked", "route", r.Pattern, "panic", v)
-				writeError(w, r, log, regcenter.Errorf(nil, codeInternal, "internal error"))
+				WriteError(w, r, log, regcenter.Errorf(nil, codeInternal, "internal error"))
 			}
 		}()
 		next.ServeHTTP(w, r)

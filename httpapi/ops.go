@@ -27,7 +27,7 @@ func NewOpsHandler(ping func(context.Context) error, metrics http.Handler, log *
 		defer cancel()
 		if err := ping(ctx); err != nil {
 			log.Warn("not ready: store does not answer", "err", err)
-			writeError(w, r, log, &regcenter.Error{Kind: regcenter.ErrUnavailable, Code: regcenter.CodeStoreUnavailable,
+			WriteError(w, r, log, &regcenter.Error{Kind: regcenter.ErrUnavailable, Code: regcenter.CodeStoreUnavailable,
 				Detail: "the store does not answer", RetryAfter: storeRetryAfter})
 			return
 		}

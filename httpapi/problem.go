@@ -60,7 +60,7 @@ func statusOf(kind error) int {
 // writeError renders err for the client. Only *regcenter.Error details are
 // sent; anything else is logged here and answered as a bare 500, so that
 // internal messages never reach a client.
-func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+func WriteError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	e, ok := regcenter.AsError(err)
 	if !ok {
 		if errors.Is(err, regcenter.ErrUnavailable) {

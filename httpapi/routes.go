@@ -73,7 +73,7 @@ func NewHandler(cfg Config) http.Handler {
 		mux.Handle(path, methodNotAllowed(methods, log))
 	}
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, log, regcenter.Errorf(regcenter.ErrNotFound, regcenter.CodeNotFound, "no such resource"))
+		WriteError(w, r, log, regcenter.Errorf(regcenter.ErrNotFound, regcenter.CodeNotFound, "no such resource"))
 	}))
 
 	var h http.Handler = mux
@@ -87,6 +87,6 @@ func methodNotAllowed(methods []string, log *slog.Logger) http.Handler {
 	allow := strings.Join(methods, ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		writeError(w, r, log, regcenter.Errorf(errMethodNotAllowed, codeMethodNotAllowed, "%s allows only %s", r.URL.Path, allow))
+		WriteError(w, r, log, regcenter.Errorf(errMethodNotAllowed, codeMethodNotAllowed, "%s allows only %s", r.URL.Path, allow))
 	})
 }

@@ -190,9 +190,7 @@ func (ca *CA) IssueServer(hosts []string, v Validity) (KeyPair, error) {
 			ips = append(ips, net.IP(ip.AsSlice()))
 			continue
 		}
-		// The domain already knows what a valid host name is; the port is
-		// a placeholder to reuse that rule rather than copy it.
-		if err := regcenter.ValidateAddresses([]regcenter.Address{{Host: h, Port: 1}}); err != nil {
+		if err := regcenter.ValidateHost(h); err != nil {
 			return KeyPair{}, invalidf("host %q is neither a DNS name nor an IP address", h)
 		}
 		dnsNames = append(dnsNames, strings.ToLower(strings.TrimSuffix(h, ".")))

@@ -15,6 +15,13 @@ commands:
   pki init                  create a development PKI (three CAs, the center's certificate)
   pki issue platform        issue a platform's client certificate
   pki issue device          issue device certificates (IDevID stand-ins)
+  pki issue platform-server issue a platform's server certificate (what switches verify)
+  platform serve            run the reference cloud management platform
+  platform import           import devices into a platform from a CSV file
+  switch run                run one switch agent
+  switch reset              factory-reset a switch's state
+  switch fleet              run a fleet of simulated switches
+  demo                      the whole onboarding flow on loopback, in a temporary directory
 
 Run 'regcenter COMMAND -h' for a command's flags.
 `
@@ -44,6 +51,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "pki":
 		return runPKI(ctx, args[1:], stdout, stderr)
+	case "platform":
+		return runPlatform(ctx, args[1:], getenv, stdout, stderr)
+	case "switch":
+		return runSwitch(ctx, args[1:], getenv, stdout, stderr)
+	case "demo":
+		return runDemo(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,6 +1,7 @@
 package regcenter
 
 import (
+	"bytes"
 	"crypto/x509"
 	"encoding/pem"
 	"time"
@@ -43,8 +44,19 @@ func ValidateTrustAnchor(bundle string) error {
 	if len(bundle) > MaxTrustAnchorSize {
 		return Errorf(ErrInvalid, CodeInvalid, "trust_anchor must be at most %d bytes", MaxTrustAnchorSize)
 	}
-	rest := []byte(bundle)
-	n := 0
+	if _, err := ParseCertificates([]byte(bundle)); err != nil {
+		return Errorf(ErrInvalid, CodeInvalid, "trust_anchor: %s", detailOf(err))
+	}
+	return nil
+}
+
+// ParseCertificates reads a PEM bundle of certificates: a trust anchor, a
+// CA file. A block of another type, data after the last block, or a bundle
+// without any certificate is an error of kind ErrInvalid: a trust store
+// that silently loaded less than it holds fails in confusing ways later.
+func ParseCertificates(bundle []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := bundle
 	for {
 		var block *pem.Block
 		block, rest = pem.Decode(rest)
@@ -52,22 +64,19 @@ func ValidateTrustAnchor(bundle string) error {
 			break
 		}
 		if block.Type != "CERTIFICATE" {
-			return Errorf(ErrInvalid, CodeInvalid, "trust_anchor: PEM block %d is %q, not CERTIFICATE", n+1, block.Type)
+			return nil, Errorf(ErrInvalid, CodeInvalid, "PEM block %d is %q, not CERTIFICATE", len(certs)+1, block.Type)
 		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			return Errorf(ErrInvalid, CodeInvalid, "trust_anchor: certificate %d does not parse", n+1)
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, Errorf(ErrInvalid, CodeInvalid, "certificate %d does not parse: %v", len(certs)+1, err)
 		}
-		n++
+		certs = append(certs, cert)
 	}
-	if n == 0 || len(trimSpace(rest)) != 0 {
-		return Errorf(ErrInvalid, CodeInvalid, "trust_anchor must be PEM certificates and nothing else")
+	if len(bytes.TrimSpace(rest)) != 0 {
+		return nil, Errorf(ErrInvalid, CodeInvalid, "data after the last PEM block: it must be PEM certificates and nothing else")
 	}
-	return nil
-}
-
-func trimSpace(b []byte) []byte {
-	for len(b) > 0 && (b[0] == ' ' || b[0] == '\n' || b[0] == '\r' || b[0] == '\t') {
-		b = b[1:]
+	if len(certs) == 0 {
+		return nil, Errorf(ErrInvalid, CodeInvalid, "no PEM certificate")
 	}
-	return b
+	return certs, nil
 }

@@ -3,7 +3,6 @@ package mtls
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -24,29 +23,9 @@ func LoadCertificates(file string) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mtls: %w", err)
 	}
-	var certs []*x509.Certificate
-	for {
-		var block *pem.Block
-		block, b = pem.Decode(b)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("mtls: %s: PEM block %d is %q, not CERTIFICATE", file, len(certs)+1, block.Type)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("mtls: %s: certificate %d: %w", file, len(certs)+1, err)
-		}
-		certs = append(certs, cert)
-	}
-	for _, c := range b {
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-			return nil, fmt.Errorf("mtls: %s: data after the last PEM block", file)
-		}
-	}
-	if len(certs) == 0 {
-		return nil, fmt.Errorf("mtls: %s holds no PEM certificate", file)
+	certs, err := regcenter.ParseCertificates(b)
+	if err != nil {
+		return nil, fmt.Errorf("mtls: %s: %w", file, err)
 	}
 	return certs, nil
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
@@ -16,8 +15,8 @@ import (
 	"time"
 
 	"github.com/regcenter/regcenter"
+	"github.com/regcenter/regcenter/center"
 	"github.com/regcenter/regcenter/client"
-	"github.com/regcenter/regcenter/httpapi"
 	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
 	"github.com/regcenter/regcenter/prometheus"
@@ -99,7 +98,11 @@ func (p *PKI) Client(t testing.TB, c *Center, cert tls.Certificate) *client.Cent
 
 // Options change how a center runs.
 type Options struct {
-	DBPath    string // default: a new file in t.TempDir()
+	DBPath string // default: a new file in t.TempDir()
+	// Addr is where the API listens (default 127.0.0.1:0). A test that
+	// restarts a center gives the first one's Addr to the second, so that
+	// clients find it where it was.
+	Addr      string
 	HTTP2Only bool
 	// NotClaimedRetryAfter defaults to 7s, a value tests can recognise.
 	NotClaimedRetryAfter time.Duration
@@ -125,9 +128,11 @@ type Center struct {
 // Start runs a center until the test ends or Stop is called.
 func Start(t testing.TB, p *PKI, opts Options) *Center {
 	t.Helper()
-	ctx := context.Background()
 	if opts.DBPath == "" {
 		opts.DBPath = filepath.Join(t.TempDir(), "center.db")
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
 	}
 	if opts.NotClaimedRetryAfter == 0 {
 		opts.NotClaimedRetryAfter = 7 * time.Second
@@ -135,7 +140,7 @@ func Start(t testing.TB, p *PKI, opts Options) *Center {
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = time.Hour
 	}
-	db, err := sqlite.Open(ctx, opts.DBPath)
+	db, err := sqlite.Open(context.Background(), opts.DBPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,54 +148,36 @@ func Start(t testing.TB, p *PKI, opts Options) *Center {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Center{DB: db, Metrics: prometheus.New()}
-	c.Recorder = regcenter.NewBootstrapRecorder(db, regcenter.RecorderConfig{FlushInterval: opts.FlushInterval})
-	svc := regcenter.NewService(regcenter.ServiceConfig{Store: db, Recorder: c.Recorder, NotClaimedRetryAfter: opts.NotClaimedRetryAfter})
-	shutdown := make(chan struct{})
-	api := httpapi.NewHandler(httpapi.Config{
-		Service: svc, Identify: authority.Identify, Metrics: c.Metrics, HTTP2Only: opts.HTTP2Only,
-		EventPoll: 50 * time.Millisecond, Shutdown: shutdown,
-	})
-
-	srv, err := httpapi.Listen(httpapi.ServerConfig{
-		Addr: "127.0.0.1:0",
-		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			c.mu.Lock()
-			c.protos = append(c.protos, r.Proto)
-			c.mu.Unlock()
-			api.ServeHTTP(w, r)
-		}),
-		TLS:                authority.ServerConfig(mtls.ServerOptions{Certificate: p.Server}),
-		OnHandshakeFailure: func(reason string, _ net.Addr, _ error) { c.Metrics.HandshakeFailed(reason) },
+	c := &Center{DB: db}
+	rc, err := center.Start(center.Config{
+		Listen: opts.Addr, OpsListen: "127.0.0.1:0",
+		Store: db, TLS: authority.ServerConfig(mtls.ServerOptions{Certificate: p.Server}), Identify: authority.Identify,
+		HTTP2Only: opts.HTTP2Only, NotClaimedRetryAfter: opts.NotClaimedRetryAfter,
+		FlushInterval: opts.FlushInterval, EventPoll: 50 * time.Millisecond,
+		Wrap: func(api http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c.mu.Lock()
+				c.protos = append(c.protos, r.Proto)
+				c.mu.Unlock()
+				api.ServeHTTP(w, r)
+			})
+		},
 	})
 	if err != nil {
+		db.Close()
 		t.Fatal(err)
 	}
-	ops, err := httpapi.Listen(httpapi.ServerConfig{Addr: "127.0.0.1:0", Handler: httpapi.NewOpsHandler(db.Ping, c.Metrics.Handler(), nil)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recCtx, stopRecorder := context.WithCancel(ctx)
-	done := make(chan struct{}, 3)
-	go func() { srv.Serve(); done <- struct{}{} }()
-	go func() { ops.Serve(); done <- struct{}{} }()
-	go func() { c.Recorder.Run(recCtx); done <- struct{}{} }()
-	c.Addr = srv.Addr()
-	c.URL = "https://" + srv.Addr()
-	c.OpsURL = "http://" + ops.Addr()
+	c.Recorder, c.Metrics = rc.Recorder, rc.Metrics
+	c.Addr = rc.APIAddr
+	c.URL = "https://" + rc.APIAddr
+	c.OpsURL = "http://" + rc.OpsAddr
 
 	var once sync.Once
 	c.stop = func() {
 		once.Do(func() {
-			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			close(shutdown)
-			srv.Shutdown(sctx)
-			ops.Shutdown(sctx)
-			stopRecorder() // its final flush runs after the API drained
-			for range 3 {
-				<-done
-			}
+			rc.Shutdown(ctx)
 			db.Close()
 		})
 	}

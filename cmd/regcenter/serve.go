@@ -8,17 +8,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/regcenter/regcenter"
-	"github.com/regcenter/regcenter/httpapi"
+	"github.com/regcenter/regcenter/center"
 	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
-	"github.com/regcenter/regcenter/prometheus"
 	"github.com/regcenter/regcenter/sqlite"
 )
 
@@ -98,91 +95,35 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	defer store.Close()
 
-	recorder := regcenter.NewBootstrapRecorder(store, regcenter.RecorderConfig{FlushInterval: f.flushInterval, Logger: log})
-	svc := regcenter.NewService(regcenter.ServiceConfig{Store: store, Recorder: recorder, NotClaimedRetryAfter: f.notClaimedRetryAfter})
-	metrics := prometheus.New()
-	shutdown := make(chan struct{})
-
-	api, err := httpapi.Listen(httpapi.ServerConfig{
-		Addr: f.listen,
-		Handler: httpapi.NewHandler(httpapi.Config{
-			Service: svc, Identify: authority.Identify, Metrics: metrics, Logger: log, HTTP2Only: f.http2Only,
-			Shutdown: shutdown,
-		}),
-		TLS: authority.ServerConfig(mtls.ServerOptions{Certificate: serverCert, AllowTLS12: f.allowTLS12, PostQuantum: f.postQuantum}),
-		OnHandshakeFailure: func(reason string, remote net.Addr, err error) {
-			metrics.HandshakeFailed(reason)
-			log.Debug("TLS handshake refused", "reason", reason, "remote", remote.String(), "err", err)
-		},
+	c, err := center.Start(center.Config{
+		Listen: f.listen, OpsListen: f.opsListen,
+		Store:     store,
+		TLS:       authority.ServerConfig(mtls.ServerOptions{Certificate: serverCert, AllowTLS12: f.allowTLS12, PostQuantum: f.postQuantum}),
+		Identify:  authority.Identify,
+		HTTP2Only: f.http2Only, NotClaimedRetryAfter: f.notClaimedRetryAfter,
+		FlushInterval: f.flushInterval, EventRetention: f.eventRetention,
 		Logger: log,
 	})
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", f.listen, err)
+		return err
 	}
-	ops, err := httpapi.Listen(httpapi.ServerConfig{
-		Addr: f.opsListen, Handler: httpapi.NewOpsHandler(store.Ping, metrics.Handler(), log), Logger: log,
-	})
-	if err != nil {
-		api.Shutdown(ctx)
-		return fmt.Errorf("listen %s: %w", f.opsListen, err)
-	}
-
-	// The background work outlives the API's drain and ends before the
-	// store closes.
-	bgCtx, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
-	var background sync.WaitGroup
-	background.Go(func() { recorder.Run(bgCtx) })
-	background.Go(func() { pruneEvents(bgCtx, store, f.eventRetention, log) })
-
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- api.Serve() }()
-	go func() { serveErr <- ops.Serve() }()
-	log.Info("center serving", "api", api.Addr(), "ops", ops.Addr(), "store", f.store, "http2_only", f.http2Only)
-	fmt.Fprintf(stdout, "regcenter: API on https://%s (mutual TLS), operations on http://%s\n", api.Addr(), ops.Addr())
+	log.Info("center serving", "api", c.APIAddr, "ops", c.OpsAddr, "store", f.store, "http2_only", f.http2Only)
+	fmt.Fprintf(stdout, "regcenter: API on https://%s (mutual TLS), operations on http://%s\n", c.APIAddr, c.OpsAddr)
 	if f.dev {
-		printDevCommands(stdout, api.Addr(), ops.Addr())
+		printDevCommands(stdout, c.APIAddr, c.OpsAddr)
 	}
 
 	var runErr error
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down", "deadline", f.shutdownTimeout)
-	case runErr = <-serveErr:
+	case runErr = <-c.Err():
 		log.Error("server stopped", "err", runErr)
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), f.shutdownTimeout)
 	defer cancel()
-	close(shutdown)
-	if err := api.Shutdown(shutdownCtx); err != nil {
-		log.Warn("requests still in flight at the shutdown deadline were cut", "err", err)
-	}
-	ops.Shutdown(shutdownCtx)
-	// Stop the recorder only after the API, so that the bootstraps answered
-	// during the drain are in its final flush.
-	stopBackground()
-	background.Wait()
+	c.Shutdown(shutdownCtx)
 	return runErr
-}
-
-// pruneEvents deletes events older than retention, once an hour, so that
-// the events table stays the size of the retention window.
-func pruneEvents(ctx context.Context, store regcenter.EventStore, retention time.Duration, log *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		n, err := store.PruneEvents(ctx, time.Now().Add(-retention))
-		switch {
-		case err != nil && ctx.Err() == nil:
-			log.Warn("pruning old events failed; retrying in an hour", "err", err)
-		case n > 0:
-			log.Info("pruned old events", "deleted", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }
 
 // tlsFiles resolves --pki against the explicit flags: an explicit flag

@@ -60,11 +60,25 @@ func (c DeviceClaim) Outcome(held Device) UploadOutcome {
 	return OutcomeUpdated
 }
 
-func validateDeviceType(t string) error {
+// ValidateDeviceType checks a device type: 1 to MaxDeviceTypeLength
+// printable ASCII characters. It returns an *Error of kind ErrInvalid. The
+// reference platform checks its imports with it, so that nothing it
+// accepts is refused by the center.
+func ValidateDeviceType(t string) error {
 	if t == "" || len(t) > MaxDeviceTypeLength {
 		return Errorf(ErrInvalid, CodeInvalid, "device_type must be 1 to %d characters", MaxDeviceTypeLength)
 	}
 	return printable(t, "device_type")
+}
+
+// ValidateSoftwareVersion checks the software version a switch reports:
+// at most MaxSoftwareVersionLength printable ASCII characters, possibly
+// none. It returns an *Error of kind ErrInvalid.
+func ValidateSoftwareVersion(v string) error {
+	if len(v) > MaxSoftwareVersionLength {
+		return Errorf(ErrInvalid, CodeInvalid, "software_version must be at most %d characters", MaxSoftwareVersionLength)
+	}
+	return printable(v, "software_version")
 }
 
 func printable(s, field string) error {

@@ -184,7 +184,7 @@ func validateUpload(it DeviceUpload) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := validateDeviceType(it.DeviceType); err != nil {
+	if err := ValidateDeviceType(it.DeviceType); err != nil {
 		return "", err
 	}
 	if it.Addresses != nil {
@@ -342,14 +342,11 @@ func validateBootstrap(req BootstrapRequest) error {
 		return Errorf(ErrInvalid, CodeInvalid, "mode must be %q or %q", ModeTraditional, ModeCloud)
 	}
 	if req.DeviceType != "" {
-		if err := validateDeviceType(req.DeviceType); err != nil {
+		if err := ValidateDeviceType(req.DeviceType); err != nil {
 			return err
 		}
 	}
-	if len(req.SoftwareVersion) > MaxSoftwareVersionLength {
-		return Errorf(ErrInvalid, CodeInvalid, "software_version must be at most %d characters", MaxSoftwareVersionLength)
-	}
-	return printable(req.SoftwareVersion, "software_version")
+	return ValidateSoftwareVersion(req.SoftwareVersion)
 }
 
 // timestamp is the time recorded with a change: UTC, to the microsecond,

@@ -47,6 +47,22 @@ func NewAuthority(platformCAs, deviceCAs []*x509.Certificate) (*Authority, error
 	if len(platformCAs) == 0 || len(deviceCAs) == 0 {
 		return nil, errors.New("mtls: need at least one platform CA and one device CA")
 	}
+	return newAuthority(platformCAs, deviceCAs)
+}
+
+// NewDeviceAuthority returns an Authority that knows device CAs only: what
+// a server that only switches call (the reference platform's device API)
+// verifies them with. Its ServerConfig fails the handshake of any other
+// certificate, and its Identify yields only devices, read from the leaf
+// exactly as the center reads them.
+func NewDeviceAuthority(deviceCAs []*x509.Certificate) (*Authority, error) {
+	if len(deviceCAs) == 0 {
+		return nil, errors.New("mtls: need at least one device CA")
+	}
+	return newAuthority(nil, deviceCAs)
+}
+
+func newAuthority(platformCAs, deviceCAs []*x509.Certificate) (*Authority, error) {
 	a := &Authority{roles: make(map[string]regcenter.Role), pool: x509.NewCertPool()}
 	for _, set := range []struct {
 		role regcenter.Role

@@ -36,9 +36,10 @@ const MaxFleetSize = 1_000_000
 //	device-ca.crt, device-ca.key        signs device certificates
 //	center/server.crt, server.key       the center's server certificate
 //	platforms/ID/client.crt, client.key a platform's client certificate
+//	platforms/ID/server.crt, server.key a platform's server certificate
 //	devices/ESN/device.crt, device.key  a device certificate
 //
-// A platform's directory is also where its own server certificate will go
+// A platform's directory also holds its own server certificate
 // (platforms/ID/server.crt), which is why the client pair is not named
 // after the platform.
 //
@@ -69,6 +70,15 @@ func (d Dir) PlatformDir(id string) string { return d.path("platforms", pathElem
 // The client certificate and key of platform id.
 func (d Dir) PlatformCert(id string) string { return filepath.Join(d.PlatformDir(id), "client.crt") }
 func (d Dir) PlatformKey(id string) string  { return filepath.Join(d.PlatformDir(id), "client.key") }
+
+// The server certificate and key of platform id: what switches verify
+// the platform with, signed by the platform CA.
+func (d Dir) PlatformServerCert(id string) string {
+	return filepath.Join(d.PlatformDir(id), "server.crt")
+}
+func (d Dir) PlatformServerKey(id string) string {
+	return filepath.Join(d.PlatformDir(id), "server.key")
+}
 
 // DeviceDir is the directory of the device with this ESN. A valid ESN is
 // normalised first, so "p0001" and "P0001" are the same device.
@@ -213,6 +223,30 @@ func IssuePlatform(dir Dir, id string, now time.Time) error {
 		return err
 	}
 	return kp.Write(dir.PlatformCert(id), dir.PlatformKey(id))
+}
+
+// IssuePlatformServer issues platform id's TLS server certificate for
+// hosts (valid ServerYears), signed by the platform CA in dir: the platform
+// then publishes the platform CA as its trust anchor, and switches verify
+// the platform with it. It refuses with an error wrapping fs.ErrExist when
+// the platform already has one, and returns an error of kind
+// regcenter.ErrInvalid for an invalid ID or host.
+func IssuePlatformServer(dir Dir, id string, hosts []string, now time.Time) error {
+	if err := regcenter.ValidatePlatformID(id); err != nil {
+		return err
+	}
+	if err := refuseExisting("pki issue", dir.PlatformServerCert(id)); err != nil {
+		return err
+	}
+	ca, err := LoadCA(dir.PlatformCACert(), dir.PlatformCAKey())
+	if err != nil {
+		return err
+	}
+	kp, err := ca.IssueServer(hosts, ValidFor(now, ServerYears))
+	if err != nil {
+		return err
+	}
+	return kp.Write(dir.PlatformServerCert(id), dir.PlatformServerKey(id))
 }
 
 // IssueDevice issues the device certificate of esn with the device CA in

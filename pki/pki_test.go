@@ -257,6 +257,39 @@ func TestIssuePlatform(t *testing.T) {
 	}
 }
 
+func TestIssuePlatformServer(t *testing.T) {
+	dir := initDir(t)
+	if err := pki.IssuePlatformServer(dir, "acme-cloud", []string{"cmp.example.net", "192.0.2.7"}, now); err != nil {
+		t.Fatal(err)
+	}
+	cert := readCert(t, dir.PlatformServerCert("acme-cloud"))
+	// Signed by the platform CA: what the platform publishes as its trust
+	// anchor and switches verify it with.
+	verify(t, cert, readCert(t, dir.PlatformCACert()), x509.ExtKeyUsageServerAuth)
+	for _, h := range []string{"cmp.example.net", "192.0.2.7"} {
+		if err := cert.VerifyHostname(h); err != nil {
+			t.Error(err)
+		}
+	}
+	if dir.PlatformServerCert("acme-cloud") != filepath.Join(string(dir), "platforms", "acme-cloud", "server.crt") {
+		t.Errorf("server certificate at %s", dir.PlatformServerCert("acme-cloud"))
+	}
+	if got := mode(t, dir.PlatformServerKey("acme-cloud")); got != 0o600 {
+		t.Errorf("server key mode %v", got)
+	}
+	if err := pki.IssuePlatformServer(dir, "acme-cloud", []string{"localhost"}, now); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("issuing twice: %v, want fs.ErrExist", err)
+	}
+	for _, tc := range []struct {
+		id    string
+		hosts []string
+	}{{"bad id", []string{"localhost"}}, {"acme-2", nil}, {"acme-3", []string{"not a host"}}} {
+		if err := pki.IssuePlatformServer(dir, tc.id, tc.hosts, now); !errors.Is(err, regcenter.ErrInvalid) {
+			t.Errorf("IssuePlatformServer(%q, %q): %v, want ErrInvalid", tc.id, tc.hosts, err)
+		}
+	}
+}
+
 func TestIssueRefusesInvalidNames(t *testing.T) {
 	dir := initDir(t)
 	for _, esn := range []string{"", "has space", "ä", strings.Repeat("A", regcenter.MaxESNLength+1), "a/b"} {

@@ -16,11 +16,14 @@ import (
 const pkiUsage = `usage:
   regcenter pki init --dir DIR [--hosts localhost,127.0.0.1,::1]
   regcenter pki issue platform --dir DIR --id ID
+  regcenter pki issue platform-server --dir DIR --id ID [--hosts localhost,127.0.0.1,::1]
   regcenter pki issue device --dir DIR --esn ESN
   regcenter pki issue device --dir DIR --count N --esn-prefix PREFIX
 
 init creates the center, platform and device CAs and the center's server
-certificate; it never overwrites an existing PKI. issue device with --count
+certificate; it never overwrites an existing PKI. issue platform-server
+issues the certificate a platform presents to switches, signed by the
+platform CA (the platform's trust anchor). issue device with --count
 issues PREFIX0000 ... and skips devices that already have a certificate.
 `
 
@@ -30,6 +33,8 @@ func runPKI(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return runPKIInit(args[1:], stdout, stderr)
 	case len(args) >= 2 && args[0] == "issue" && args[1] == "platform":
 		return runPKIIssuePlatform(args[2:], stdout, stderr)
+	case len(args) >= 2 && args[0] == "issue" && args[1] == "platform-server":
+		return runPKIIssuePlatformServer(args[2:], stdout, stderr)
 	case len(args) >= 2 && args[0] == "issue" && args[1] == "device":
 		return runPKIIssueDevice(ctx, args[2:], stdout, stderr)
 	case len(args) >= 1 && (args[0] == "help" || args[0] == "-h" || args[0] == "--help"):
@@ -53,12 +58,7 @@ func runPKIInit(args []string, stdout, stderr io.Writer) error {
 	if *dir == "" {
 		return usageError("pki init: --dir is required")
 	}
-	var hostList []string
-	for h := range strings.SplitSeq(*hosts, ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			hostList = append(hostList, h)
-		}
-	}
+	hostList := splitList(*hosts)
 	if len(hostList) == 0 {
 		return usageError("pki init: --hosts names no host")
 	}
@@ -88,6 +88,40 @@ func runPKIIssuePlatform(args []string, stdout, stderr io.Writer) error {
 	}
 	printWrote(stdout, d.PlatformCert(*id), d.PlatformKey(*id))
 	return nil
+}
+
+func runPKIIssuePlatformServer(args []string, stdout, stderr io.Writer) error {
+	flags := newFlagSet("pki issue platform-server", stderr)
+	dir := flags.String("dir", "", "directory of the PKI (made by pki init)")
+	id := flags.String("id", "", "the platform's ID")
+	hosts := flags.String("hosts", "localhost,127.0.0.1,::1", "comma-separated DNS names and IP addresses switches reach the platform at")
+	if err := parseFlags(flags, args); err != nil {
+		return err
+	}
+	if *dir == "" || *id == "" {
+		return usageError("pki issue platform-server: --dir and --id are required")
+	}
+	hostList := splitList(*hosts)
+	if len(hostList) == 0 {
+		return usageError("pki issue platform-server: --hosts names no host")
+	}
+	d := pki.Dir(*dir)
+	if err := pki.IssuePlatformServer(d, *id, hostList, time.Now()); err != nil {
+		return flagError("pki issue platform-server", "--id/--hosts", err)
+	}
+	printWrote(stdout, d.PlatformServerCert(*id), d.PlatformServerKey(*id))
+	return nil
+}
+
+// splitList reads a comma-separated flag value, dropping empty items.
+func splitList(s string) []string {
+	var items []string
+	for item := range strings.SplitSeq(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
 }
 
 func runPKIIssueDevice(ctx context.Context, args []string, stdout, stderr io.Writer) error {

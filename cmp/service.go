@@ -75,6 +75,10 @@ type ImportRow struct {
 	Line       int
 	ESN        string
 	DeviceType string
+	// Problem, set by a parser that could not read the row (a CSV line
+	// with three fields), makes the row bad with this detail, so that it
+	// is reported with all the others.
+	Problem string
 }
 
 // RowError names one bad row of a refused import.
@@ -129,6 +133,10 @@ func (s *Service) Import(ctx context.Context, rows []ImportRow) (ImportReport, e
 	items := make([]ImportItem, 0, len(rows))
 	lines := make(map[string][]int, len(rows))
 	for _, r := range rows {
+		if r.Problem != "" {
+			bad = append(bad, RowError{Line: r.Line, ESN: r.ESN, Detail: r.Problem})
+			continue
+		}
 		esn, err := regcenter.NormalizeESN(r.ESN)
 		if err == nil {
 			err = regcenter.ValidateDeviceType(r.DeviceType)

@@ -19,9 +19,9 @@ func WriteResult(w io.Writer, r Result) {
 		fmt.Fprintf(w, " (server pid %d)", r.ServerPID)
 	}
 	fmt.Fprintln(w)
-	p(r.Unit+"s", "%d ok of %d in %s: %s", r.OK, r.Ops, r.Elapsed.Round(time.Millisecond), rate(r.Throughput(), r.Unit))
+	p(plural(r.Unit), "%d ok of %d in %s: %s", r.OK, r.Ops, r.Elapsed.Round(time.Millisecond), rate(r.Throughput(), r.Unit))
 	if r.ItemUnit != "" {
-		p(r.ItemUnit+"s", "%d: %s", r.Items, rate(r.ItemThroughput(), r.ItemUnit))
+		p(plural(r.ItemUnit), "%d: %s", r.Items, rate(r.ItemThroughput(), r.ItemUnit))
 	}
 	if len(r.Outcomes) > 0 {
 		p("outcomes", "%s", counts(r.Outcomes))
@@ -57,7 +57,16 @@ func WriteResult(w io.Writer, r Result) {
 	}
 }
 
-func rate(perSec float64, unit string) string { return fmt.Sprintf("%s %ss/s", num(perSec), unit) }
+func rate(perSec float64, unit string) string {
+	return fmt.Sprintf("%s %s/s", num(perSec), plural(unit))
+}
+
+func plural(unit string) string {
+	if strings.HasSuffix(unit, "ch") {
+		return unit + "es"
+	}
+	return unit + "s"
+}
 
 // num prints a figure with thousands separators, to the unit.
 func num(f float64) string {
@@ -100,4 +109,25 @@ func counts(m map[string]int) string {
 		parts = append(parts, fmt.Sprintf("%s %d", k, m[k]))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// WriteSummary prints one run on one line, for progress reports.
+func WriteSummary(w io.Writer, r Result) {
+	fmt.Fprintf(w, "%d/%d ok, %s", r.OK, r.Ops, rate(r.Throughput(), r.Unit))
+	if r.ItemUnit != "" {
+		fmt.Fprintf(w, " (%s)", rate(r.ItemThroughput(), r.ItemUnit))
+	}
+	if r.ServerPID > 0 {
+		fmt.Fprintf(w, ", server CPU %s per %s", dur(r.ServerCPUPerOp()), r.Unit)
+		if r.Scenario == "idle" {
+			fmt.Fprintf(w, ", %s per connection", kib(r.MemoryPerConn()))
+		}
+	}
+	fmt.Fprintf(w, ", load CPU %.0f%%", 100*r.LoadUtilization())
+	if n := r.ErrorCount(); n > 0 {
+		fmt.Fprintf(w, ", %d errors", n)
+	}
+	if r.LoadBound() {
+		fmt.Fprint(w, " (load-bound)")
+	}
 }

@@ -22,6 +22,7 @@ commands:
   switch reset              factory-reset a switch's state
   switch fleet              run a fleet of simulated switches
   demo                      the whole onboarding flow on loopback, in a temporary directory
+  loadgen                   load scenarios, the baseline server, and the center/baseline comparison
 
 Run 'regcenter COMMAND -h' for a command's flags.
 `
@@ -57,6 +58,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSwitch(ctx, args[1:], getenv, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, args[1:], getenv, stdout, stderr)
+	case "loadgen":
+		return runLoadgen(ctx, args[1:], getenv, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

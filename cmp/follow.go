@@ -3,7 +3,6 @@ package cmp
 import (
 	"context"
 	"log/slog"
-	"time"
 
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/backoff"
@@ -56,15 +55,9 @@ func (f *Follower) Run(ctx context.Context) {
 		if err == nil {
 			continue
 		}
-		var retryAfter time.Duration
-		if e, ok := regcenter.AsError(err); ok {
-			retryAfter = e.RetryAfter
-		}
-		d := f.cfg.Retry.Delay(attempt, retryAfter)
-		attempt++
-		f.cfg.Logger.Warn("following the center's events failed; reconnecting", "attempt", attempt, "in", d, "err", err)
-		if backoff.Sleep(ctx, d) != nil {
+		if !retryLater(ctx, f.cfg.Retry, attempt, err, f.cfg.Logger, "following the center's events failed; reconnecting") {
 			return
 		}
+		attempt++
 	}
 }

@@ -4,33 +4,15 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/cmp"
+	"github.com/regcenter/regcenter/cmp/cmptest"
 	"github.com/regcenter/regcenter/cmp/cmpwire"
 	cmpsqlite "github.com/regcenter/regcenter/cmp/sqlite"
 )
-
-// clock is a settable clock, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 func openDB(t *testing.T) *cmpsqlite.DB {
 	t.Helper()
@@ -42,10 +24,10 @@ func openDB(t *testing.T) *cmpsqlite.DB {
 	return db
 }
 
-func newService(t *testing.T) (*cmp.Service, *cmpsqlite.DB, *clock) {
+func newService(t *testing.T) (*cmp.Service, *cmpsqlite.DB, *cmptest.Clock) {
 	t.Helper()
 	db := openDB(t)
-	c := &clock{now: time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC)}
+	c := cmptest.NewClock(time.Date(2026, 5, 1, 8, 0, 0, 0, time.UTC))
 	return cmp.NewService(cmp.Config{Store: db, PlatformID: "cmp-a", HeartbeatInterval: 10 * time.Second, Now: c.Now}), db, c
 }
 

@@ -137,16 +137,10 @@ func (s *Syncer) Run(ctx context.Context) {
 		s.mu.Unlock()
 
 		if err != nil {
-			var retryAfter time.Duration
-			if e, ok := regcenter.AsError(err); ok {
-				retryAfter = e.RetryAfter
-			}
-			d := s.cfg.Retry.Delay(attempt, retryAfter)
-			attempt++
-			s.cfg.Logger.Warn("syncing with the center failed; retrying", "attempt", attempt, "in", d, "err", err)
-			if backoff.Sleep(ctx, d) != nil {
+			if !retryLater(ctx, s.cfg.Retry, attempt, err, s.cfg.Logger, "syncing with the center failed; retrying") {
 				return
 			}
+			attempt++
 			continue
 		}
 		attempt = 0
@@ -248,4 +242,17 @@ func (s *Syncer) send(ctx context.Context, entries []OutboxEntry) error {
 		s.cfg.Logger.Info("devices released at the center", "count", len(acks))
 	}
 	return failed
+}
+
+// retryLater waits before retry number attempt (from 0) after err, never
+// less than a Retry-After the center sent. It returns false when ctx
+// ended first.
+func retryLater(ctx context.Context, p backoff.Policy, attempt int, err error, log *slog.Logger, msg string) bool {
+	var retryAfter time.Duration
+	if e, ok := regcenter.AsError(err); ok {
+		retryAfter = e.RetryAfter
+	}
+	d := p.Delay(attempt, retryAfter)
+	log.Warn(msg, "attempt", attempt+1, "in", d, "err", err)
+	return backoff.Sleep(ctx, d) == nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/backoff"
 	"github.com/regcenter/regcenter/cmp"
+	"github.com/regcenter/regcenter/cmp/cmptest"
 	"github.com/regcenter/regcenter/cmp/cmpwire"
 )
 
@@ -64,17 +65,6 @@ func (f *fakeCenter) Events(ctx context.Context, after string, _ func(regcenter.
 	return after, ctx.Err()
 }
 
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestSyncerHonoursRetryAfterAndRecordsRefusals: a center that is
 // unavailable with Retry-After is asked again no sooner; an item it
 // refuses ends invalid with its detail; a release of a claim the center
@@ -102,7 +92,7 @@ func TestSyncerHonoursRetryAfterAndRecordsRefusals(t *testing.T) {
 	go func() { s.Run(runCtx); close(done) }()
 	defer func() { stop(); <-done }()
 
-	waitFor(t, "the outbox to drain", func() bool {
+	cmptest.Eventually(t, "the outbox to drain", func() bool {
 		e, err := db.Outbox(ctx, 10)
 		return err == nil && len(e) == 0
 	})
@@ -135,7 +125,7 @@ func TestSyncerStopsWithItsContext(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
-	waitFor(t, "the first failure", func() bool { return s.Status().Failures == 1 })
+	cmptest.Eventually(t, "the first failure", func() bool { return s.Status().Failures == 1 })
 	stop()
 	select {
 	case <-done:

@@ -4,13 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -19,8 +17,8 @@ import (
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/backoff"
 	"github.com/regcenter/regcenter/cmp"
+	"github.com/regcenter/regcenter/cmp/cmpclient"
 	"github.com/regcenter/regcenter/cmp/cmpserver"
-	"github.com/regcenter/regcenter/cmp/cmpwire"
 	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
 )
@@ -229,12 +227,9 @@ func parseAdvertise(s string) ([]regcenter.Address, error) {
 	return addrs, nil
 }
 
-// errImportRefused marks an import the platform refused (exit status 1).
-var errImportRefused = errors.New("import refused")
-
 func runPlatformImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("platform import", stderr)
-	admin := fs.String("admin", "http://127.0.0.1:10031", "`URL` of the platform's admin API")
+	adminURL := fs.String("admin", "http://127.0.0.1:10031", "`URL` of the platform's admin API")
 	// The file may come before or after the flags.
 	var files []string
 	for {
@@ -252,43 +247,30 @@ func runPlatformImport(ctx context.Context, args []string, stdout, stderr io.Wri
 	if len(files) != 1 {
 		return usageError("platform import: give exactly one CSV file")
 	}
-	body, err := os.Open(files[0])
-	if err != nil {
-		return err
-	}
-	defer body.Close()
-	req, err := http.NewRequestWithContext(ctx, "POST", strings.TrimSuffix(*admin, "/")+"/admin/devices", body)
+	admin, err := cmpclient.NewAdmin(*adminURL)
 	if err != nil {
 		return usageError("platform import: --admin: %v", err)
 	}
-	req.Header.Set("Content-Type", "text/csv")
-	resp, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+	file, err := os.Open(files[0])
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	defer file.Close()
+	r, err := admin.ImportCSV(ctx, file)
+	var refused *cmpclient.RefusedError
+	if errors.As(err, &refused) {
+		for _, e := range refused.Problem.Errors {
+			esn := ""
+			if e.ESN != "" {
+				esn = " " + e.ESN
+			}
+			fmt.Fprintf(stderr, "%s:%d:%s %s\n", files[0], e.Line, esn, e.Detail)
+		}
+		return fmt.Errorf("%s: %w", files[0], err)
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("platform import %s: %w", files[0], err)
 	}
-	if resp.StatusCode == http.StatusOK {
-		var r cmpwire.ImportResponse
-		if err := json.Unmarshal(answer, &r); err != nil {
-			return fmt.Errorf("platform import: the answer: %w", err)
-		}
-		fmt.Fprintf(stdout, "imported %s: %d new, %d updated, %d unchanged\n", files[0], r.Imported, r.Updated, r.Unchanged)
-		return nil
-	}
-	var p cmpwire.ImportProblem
-	if json.Unmarshal(answer, &p) != nil || p.Code == "" {
-		return fmt.Errorf("platform import: %s: %s", resp.Status, strings.TrimSpace(string(answer)))
-	}
-	for _, e := range p.Errors {
-		esn := ""
-		if e.ESN != "" {
-			esn = " " + e.ESN
-		}
-		fmt.Fprintf(stderr, "%s:%d:%s %s\n", files[0], e.Line, esn, e.Detail)
-	}
-	return fmt.Errorf("%w: %s: %s", errImportRefused, files[0], p.Detail)
+	fmt.Fprintf(stdout, "imported %s: %d new, %d updated, %d unchanged\n", files[0], r.Imported, r.Updated, r.Unchanged)
+	return nil
 }

@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +16,8 @@ import (
 	"time"
 
 	"github.com/regcenter/regcenter/client"
+	"github.com/regcenter/regcenter/cmp/cmpclient"
+	"github.com/regcenter/regcenter/cmp/cmptest"
 	"github.com/regcenter/regcenter/cmp/cmpwire"
 	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
@@ -142,22 +142,15 @@ func TestPlatformServeAndImport(t *testing.T) {
 	if err != nil || !strings.Contains(out, "imported "+good+": 2 new, 0 updated, 0 unchanged") {
 		t.Fatalf("import: %v\n%s", err, out)
 	}
-	var list cmpwire.AdminDevices
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		list = adminList(t, admin)
-		if len(list.Devices) == 2 && list.Devices[0].State == cmpwire.StateClaimed && list.Devices[1].State == cmpwire.StateClaimed {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("devices not claimed: %+v", list.Devices)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	cmptest.Eventually(t, "both devices claimed", func() bool {
+		list := adminList(t, admin)
+		return len(list) == 2 && list[0].State == cmpwire.StateClaimed && list[1].State == cmpwire.StateClaimed
+	})
 
 	bad := writeFile(t, "bad.csv", "esn,device_type\nSW-3,S\nnot an esn,S\nSW-4\nSW-3,S\n")
 	out, err = runCLI(t, "platform", "import", "--admin", admin, bad)
-	if !errors.Is(err, errImportRefused) || exitCode(err) != 1 {
+	var refused *cmpclient.RefusedError
+	if !errors.As(err, &refused) || exitCode(err) != 1 {
 		t.Errorf("a bad file: %v (exit %d), want a refused import (exit 1)", err, exitCode(err))
 	}
 	for _, line := range []string{bad + ":2: SW-3 ", bad + ":3: not an esn ", bad + ":4: SW-4 want 2 fields", bad + ":5: SW-3 "} {
@@ -165,7 +158,7 @@ func TestPlatformServeAndImport(t *testing.T) {
 			t.Errorf("output does not name %q:\n%s", line, out)
 		}
 	}
-	if n := len(adminList(t, admin).Devices); n != 2 {
+	if n := len(adminList(t, admin)); n != 2 {
 		t.Errorf("a refused file changed the list to %d devices", n)
 	}
 
@@ -196,18 +189,17 @@ func TestPlatformServeAndImport(t *testing.T) {
 	}
 }
 
-func adminList(t *testing.T, admin string) cmpwire.AdminDevices {
+func adminList(t *testing.T, admin string) []cmpwire.AdminDevice {
 	t.Helper()
-	resp, err := http.Get(admin + "/admin/devices")
+	c, err := cmpclient.NewAdmin(admin)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out cmpwire.AdminDevices
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+	devs, err := c.Devices(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	return out
+	return devs
 }
 
 func TestPlatformRefusesBadFlags(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"slices"
 	"strconv"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/centertest"
+	"github.com/regcenter/regcenter/cmp/cmptest"
 	"github.com/regcenter/regcenter/cmp/cmpwire"
 )
 
@@ -97,7 +97,7 @@ func TestCenterRestartWithBacklog(t *testing.T) {
 		want[esn] = cmpwire.StateClaimed
 	}
 	importCSV(t, plat, csv)
-	waitFor(t, "the syncer to fail against the stopped center", func() bool { return plat.Syncer.Status().Failures >= 2 })
+	cmptest.Eventually(t, "the syncer to fail against the stopped center", func() bool { return plat.Syncer.Status().Failures >= 2 })
 	if d := adminDevices(t, plat)["SW-3"]; d.State != cmpwire.StateImported {
 		t.Errorf("SW-3 while the center is down: %s", d.State)
 	}
@@ -122,10 +122,10 @@ func TestPlatformRestartWithPendingImports(t *testing.T) {
 	env := newEnv(t, p, c.URL, "cmp-a")
 	plat := env.start(t)
 	importCSV(t, plat, "esn,device_type\nSW-1,S\nSW-2,S\n")
-	if code := deleteDevice(t, plat, "SW-2"); code != http.StatusNoContent {
-		t.Fatalf("DELETE: %d", code)
+	if err := admin(t, plat).Delete(context.Background(), "SW-2"); err != nil {
+		t.Fatal(err)
 	}
-	waitFor(t, "a failed sync", func() bool { return plat.Syncer.Status().Failures >= 1 })
+	cmptest.Eventually(t, "a failed sync", func() bool { return plat.Syncer.Status().Failures >= 1 })
 	shutdown(t, plat)
 
 	c2 := centertest.Start(t, p, centertest.Options{DBPath: dbPath, Addr: c.Addr})
@@ -149,14 +149,14 @@ func TestDeleteReleasesAtTheCenter(t *testing.T) {
 	importCSV(t, plat, "esn,device_type\nSW-1,S\nSW-2,S\n")
 	waitStates(t, plat, map[string]string{"SW-1": cmpwire.StateClaimed, "SW-2": cmpwire.StateClaimed})
 
-	if code := deleteDevice(t, plat, "sw-1"); code != http.StatusNoContent {
-		t.Fatalf("DELETE: %d, want 204", code)
+	if err := admin(t, plat).Delete(context.Background(), "sw-1"); err != nil {
+		t.Fatal(err)
 	}
-	if code := deleteDevice(t, plat, "SW-1"); code != http.StatusNotFound {
-		t.Errorf("DELETE again: %d, want 404", code)
+	if err := admin(t, plat).Delete(context.Background(), "SW-1"); !errors.Is(err, regcenter.ErrNotFound) {
+		t.Errorf("DELETE again: %v, want not found", err)
 	}
 	asPlatform := p.Client(t, c, p.PlatformCert(t, "cmp-a"))
-	waitFor(t, "the release at the center", func() bool {
+	cmptest.Eventually(t, "the release at the center", func() bool {
 		_, err := asPlatform.Device(context.Background(), "SW-1")
 		return errors.Is(err, regcenter.ErrNotFound)
 	})
@@ -177,7 +177,7 @@ func TestRegisterAndHeartbeat(t *testing.T) {
 	p := centertest.NewPKI(t)
 	c := centertest.Start(t, p, centertest.Options{})
 	env := newEnv(t, p, c.URL, "cmp-a")
-	clk := &clock{now: time.Now()}
+	clk := cmptest.NewClock(time.Now())
 	env.cfg.Now = clk.Now
 	env.cfg.HeartbeatInterval = 30 * time.Second
 	plat := env.start(t)
@@ -260,7 +260,7 @@ func TestEventsShowCenterQueries(t *testing.T) {
 		}
 	}
 	var d cmpwire.AdminDevice
-	waitFor(t, "2 center queries of SW-1", func() bool {
+	cmptest.Eventually(t, "2 center queries of SW-1", func() bool {
 		d = adminDevices(t, plat)["SW-1"]
 		return d.CenterQueries == 2
 	})
@@ -283,7 +283,7 @@ func TestPublishOnStartAndOnChange(t *testing.T) {
 	published := func(want []regcenter.Address, after time.Time) regcenter.Platform {
 		t.Helper()
 		var rec regcenter.Platform
-		waitFor(t, "the platform's record "+jsonText(want), func() bool {
+		cmptest.Eventually(t, "the platform's record "+jsonText(want), func() bool {
 			var err error
 			rec, err = asPlatform.Platform(context.Background())
 			return err == nil && slices.Equal(rec.Addresses, want) && rec.UpdatedAt.After(after)

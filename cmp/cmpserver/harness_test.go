@@ -6,11 +6,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,29 +16,13 @@ import (
 	"github.com/regcenter/regcenter/backoff"
 	"github.com/regcenter/regcenter/centertest"
 	"github.com/regcenter/regcenter/client"
+	"github.com/regcenter/regcenter/cmp/cmpclient"
 	"github.com/regcenter/regcenter/cmp/cmpserver"
+	"github.com/regcenter/regcenter/cmp/cmptest"
 	"github.com/regcenter/regcenter/cmp/cmpwire"
 	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
 )
-
-// clock is a settable clock for the platform, safe for concurrent use.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 // fast retries, so that a center coming back is noticed within a test.
 var fast = backoff.Policy{Initial: 20 * time.Millisecond, Max: 100 * time.Millisecond}
@@ -126,19 +108,20 @@ func post(t *testing.T, ep *client.Endpoint, path string, in, out any) error {
 	return nil
 }
 
-func importCSV(t *testing.T, p *cmpserver.Platform, csv string) cmpwire.ImportResponse {
+// admin is a client of the platform's admin API.
+func admin(t *testing.T, p *cmpserver.Platform) *cmpclient.Admin {
 	t.Helper()
-	resp, err := http.Post(p.AdminURL+"/admin/devices", "text/csv", strings.NewReader(csv))
+	a, err := cmpclient.NewAdmin(p.AdminURL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("import: %s %s", resp.Status, body)
-	}
-	var out cmpwire.ImportResponse
-	if err := json.Unmarshal(body, &out); err != nil {
+	return a
+}
+
+func importCSV(t *testing.T, p *cmpserver.Platform, csv string) cmpwire.ImportResponse {
+	t.Helper()
+	out, err := admin(t, p).ImportCSV(context.Background(), strings.NewReader(csv))
+	if err != nil {
 		t.Fatal(err)
 	}
 	return out
@@ -146,50 +129,22 @@ func importCSV(t *testing.T, p *cmpserver.Platform, csv string) cmpwire.ImportRe
 
 func adminDevices(t *testing.T, p *cmpserver.Platform) map[string]cmpwire.AdminDevice {
 	t.Helper()
-	resp, err := http.Get(p.AdminURL + "/admin/devices")
+	devs, err := admin(t, p).Devices(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var out cmpwire.AdminDevices
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		t.Fatal(err)
-	}
-	m := make(map[string]cmpwire.AdminDevice, len(out.Devices))
-	for _, d := range out.Devices {
+	m := make(map[string]cmpwire.AdminDevice, len(devs))
+	for _, d := range devs {
 		m[d.ESN] = d
 	}
 	return m
-}
-
-func deleteDevice(t *testing.T, p *cmpserver.Platform, esn string) int {
-	t.Helper()
-	req, _ := http.NewRequest("DELETE", p.AdminURL+"/admin/devices/"+esn, nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-// waitFor polls ok until it holds or 10 seconds passed.
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // waitStates waits until every listed device is in its state.
 func waitStates(t *testing.T, p *cmpserver.Platform, want map[string]string) map[string]cmpwire.AdminDevice {
 	t.Helper()
 	var devs map[string]cmpwire.AdminDevice
-	waitFor(t, "device states "+jsonText(want), func() bool {
+	cmptest.Eventually(t, "device states "+jsonText(want), func() bool {
 		devs = adminDevices(t, p)
 		for esn, state := range want {
 			if devs[esn].State != state {

@@ -1,5 +1,6 @@
-// Package cmptest is the conformance suite of cmp.Store: every backend of
-// the platform runs Run unchanged, as the center's stores run storetest.
+// Package cmptest is what the platform's tests share: the conformance
+// suite of cmp.Store, which every backend runs unchanged (as the center's
+// stores run storetest), a settable clock, and polling with a deadline.
 // It is imported only by tests.
 package cmptest
 
@@ -8,6 +9,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -340,5 +342,41 @@ func testLargeImport(t *testing.T, open func() cmp.Store) {
 	acknowledge(t, s, t0, acks...)
 	if rest := outbox(t, s); len(rest) != 5 || rest[0].ESN != "L"+strconv.Itoa(100000+regcenter.MaxUploadDevices) {
 		t.Errorf("after the first batch: %v", summary(rest))
+	}
+}
+
+// Clock is a settable clock for a platform's Now, safe for concurrent use.
+type Clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+// NewClock returns a clock that reads now until advanced.
+func NewClock(now time.Time) *Clock { return &Clock{now: now} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock forward by d.
+func (c *Clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.now = c.now.Add(d)
+	c.mu.Unlock()
+}
+
+// Eventually polls ok every few milliseconds until it holds, and fails
+// the test when it does not within 10 seconds.
+func Eventually(t testing.TB, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -81,18 +82,6 @@ func rowsOf(p cmpwire.ImportProblem) []row {
 	return r
 }
 
-func equalRows(a, b []row) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 func listed(t *testing.T, url string) []cmpwire.AdminDevice {
 	t.Helper()
 	resp, err := http.Get(url + "/admin/devices")
@@ -125,7 +114,7 @@ func TestCSVWithBadRowsImportsNothing(t *testing.T) {
 	status, body := postImport(t, url, "text/csv", csv)
 	p := problem(t, status, body)
 	want := []row{{2, "SW-1"}, {3, "bad esn!"}, {5, "SW-2"}, {6, "SW-3"}, {7, "SW-1"}, {8, ""}}
-	if !equalRows(rowsOf(p), want) {
+	if !slices.Equal(rowsOf(p), want) {
 		t.Errorf("bad rows %+v, want %+v", p.Errors, want)
 	}
 	if !strings.Contains(p.Errors[0].Detail, "lines 2, 7") || !strings.Contains(p.Errors[2].Detail, "got 3") || p.Detail != "6 bad rows; nothing was imported" {
@@ -149,7 +138,7 @@ func TestImportForms(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			status, body := postImport(t, url, tc.contentType, tc.body)
-			if got := rowsOf(problem(t, status, body)); !equalRows(got, tc.want) {
+			if got := rowsOf(problem(t, status, body)); !slices.Equal(got, tc.want) {
 				t.Errorf("bad rows %+v, want %+v", got, tc.want)
 			}
 		})

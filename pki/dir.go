@@ -211,18 +211,27 @@ func IssuePlatform(dir Dir, id string, now time.Time) error {
 	if err := regcenter.ValidatePlatformID(id); err != nil {
 		return err
 	}
-	if err := refuseExisting("pki issue", dir.PlatformCert(id)); err != nil {
+	return issueWith(dir.PlatformCACert(), dir.PlatformCAKey(), dir.PlatformCert(id), dir.PlatformKey(id), func(ca *CA) (KeyPair, error) {
+		return ca.IssuePlatform(id, ValidFor(now, PlatformYears))
+	})
+}
+
+// issueWith issues one certificate with the CA in caCert and caKey and
+// writes it to certFile and keyFile, refusing (fs.ErrExist) to replace an
+// existing certificate.
+func issueWith(caCert, caKey, certFile, keyFile string, issue func(*CA) (KeyPair, error)) error {
+	if err := refuseExisting("pki issue", certFile); err != nil {
 		return err
 	}
-	ca, err := LoadCA(dir.PlatformCACert(), dir.PlatformCAKey())
+	ca, err := LoadCA(caCert, caKey)
 	if err != nil {
 		return err
 	}
-	kp, err := ca.IssuePlatform(id, ValidFor(now, PlatformYears))
+	kp, err := issue(ca)
 	if err != nil {
 		return err
 	}
-	return kp.Write(dir.PlatformCert(id), dir.PlatformKey(id))
+	return kp.Write(certFile, keyFile)
 }
 
 // IssuePlatformServer issues platform id's TLS server certificate for
@@ -235,18 +244,9 @@ func IssuePlatformServer(dir Dir, id string, hosts []string, now time.Time) erro
 	if err := regcenter.ValidatePlatformID(id); err != nil {
 		return err
 	}
-	if err := refuseExisting("pki issue", dir.PlatformServerCert(id)); err != nil {
-		return err
-	}
-	ca, err := LoadCA(dir.PlatformCACert(), dir.PlatformCAKey())
-	if err != nil {
-		return err
-	}
-	kp, err := ca.IssueServer(hosts, ValidFor(now, ServerYears))
-	if err != nil {
-		return err
-	}
-	return kp.Write(dir.PlatformServerCert(id), dir.PlatformServerKey(id))
+	return issueWith(dir.PlatformCACert(), dir.PlatformCAKey(), dir.PlatformServerCert(id), dir.PlatformServerKey(id), func(ca *CA) (KeyPair, error) {
+		return ca.IssueServer(hosts, ValidFor(now, ServerYears))
+	})
 }
 
 // IssueDevice issues the device certificate of esn with the device CA in

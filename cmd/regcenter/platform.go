@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,7 +17,6 @@ import (
 	"github.com/regcenter/regcenter/cmp"
 	"github.com/regcenter/regcenter/cmp/cmpclient"
 	"github.com/regcenter/regcenter/cmp/cmpserver"
-	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
 )
 
@@ -122,18 +119,18 @@ func runPlatformServe(ctx context.Context, args []string, stdout, stderr io.Writ
 // config checks the flags and loads what they name; --pki --id fills
 // every file flag not given explicitly.
 func (f *platformFlags) config() (cmpserver.Config, error) {
+	files := cmpserver.Files{Cert: f.cert, Key: f.key, CenterCA: f.centerCA, DeviceCA: f.deviceCA, TLSCert: f.tlsCert, TLSKey: f.tlsKey, TrustAnchor: f.trustAnchor}
 	if f.pkiDir != "" || f.id != "" {
 		if f.pkiDir == "" || f.id == "" {
 			return cmpserver.Config{}, usageError("platform serve: --pki and --id go together")
 		}
-		d := pki.Dir(f.pkiDir)
+		layout := cmpserver.PKIFiles(pki.Dir(f.pkiDir), f.id)
 		for _, fill := range []struct {
 			dst  *string
 			file string
 		}{
-			{&f.cert, d.PlatformCert(f.id)}, {&f.key, d.PlatformKey(f.id)}, {&f.centerCA, d.CenterCACert()},
-			{&f.deviceCA, d.DeviceCACert()}, {&f.tlsCert, d.PlatformServerCert(f.id)}, {&f.tlsKey, d.PlatformServerKey(f.id)},
-			{&f.trustAnchor, d.PlatformCACert()},
+			{&files.Cert, layout.Cert}, {&files.Key, layout.Key}, {&files.CenterCA, layout.CenterCA}, {&files.DeviceCA, layout.DeviceCA},
+			{&files.TLSCert, layout.TLSCert}, {&files.TLSKey, layout.TLSKey}, {&files.TrustAnchor, layout.TrustAnchor},
 		} {
 			if *fill.dst == "" {
 				*fill.dst = fill.file
@@ -142,8 +139,8 @@ func (f *platformFlags) config() (cmpserver.Config, error) {
 	}
 	var missing []string
 	for _, m := range []struct{ name, v string }{
-		{"--center", f.center}, {"--data", f.data}, {"--cert", f.cert}, {"--key", f.key}, {"--center-ca", f.centerCA},
-		{"--device-ca", f.deviceCA}, {"--tls-cert", f.tlsCert}, {"--tls-key", f.tlsKey}, {"--trust-anchor", f.trustAnchor},
+		{"--center", f.center}, {"--data", f.data}, {"--cert", files.Cert}, {"--key", files.Key}, {"--center-ca", files.CenterCA},
+		{"--device-ca", files.DeviceCA}, {"--tls-cert", files.TLSCert}, {"--tls-key", files.TLSKey}, {"--trust-anchor", files.TrustAnchor},
 	} {
 		if m.v == "" {
 			missing = append(missing, m.name)
@@ -170,43 +167,9 @@ func (f *platformFlags) config() (cmpserver.Config, error) {
 		}
 		cfg.Advertise = addrs
 	}
-
-	var err error
-	if cfg.Certificate, err = tls.LoadX509KeyPair(f.cert, f.key); err != nil {
-		return cmpserver.Config{}, fmt.Errorf("platform certificate: %w", err)
-	}
-	if cfg.ServerCertificate, err = tls.LoadX509KeyPair(f.tlsCert, f.tlsKey); err != nil {
-		return cmpserver.Config{}, fmt.Errorf("server certificate: %w", err)
-	}
-	centerCAs, err := mtls.LoadCertificates(f.centerCA)
-	if err != nil {
-		return cmpserver.Config{}, fmt.Errorf("--center-ca: %w", err)
-	}
-	cfg.CenterRoots = x509.NewCertPool()
-	for _, c := range centerCAs {
-		cfg.CenterRoots.AddCert(c)
-	}
-	if cfg.DeviceCAs, err = mtls.LoadCertificates(f.deviceCA); err != nil {
-		return cmpserver.Config{}, fmt.Errorf("--device-ca: %w", err)
-	}
-	anchors, err := mtls.LoadCertificates(f.trustAnchor)
-	if err != nil {
-		return cmpserver.Config{}, fmt.Errorf("--trust-anchor: %w", err)
-	}
-	// A trust anchor that does not vouch for the server certificate would
-	// lock every switch out; better to refuse to start.
-	roots := x509.NewCertPool()
-	for _, c := range anchors {
-		roots.AddCert(c)
-	}
-	if _, err := cfg.ServerCertificate.Leaf.Verify(x509.VerifyOptions{Roots: roots, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
-		return cmpserver.Config{}, fmt.Errorf("--trust-anchor %s does not verify the server certificate %s: %w", f.trustAnchor, f.tlsCert, err)
-	}
-	pem, err := os.ReadFile(f.trustAnchor)
-	if err != nil {
+	if err := files.Load(&cfg); err != nil {
 		return cmpserver.Config{}, err
 	}
-	cfg.TrustAnchor = string(pem)
 	return cfg, nil
 }
 

@@ -1,6 +1,9 @@
 package storetest
 
 import (
+	"fmt"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -98,5 +101,105 @@ func testPruneEvents(t *testing.T, s regcenter.Store) {
 	mustRecord(t, s, record("A1", "cmp-a", at(2*time.Hour), 1, regcenter.ModeCloud, ""))
 	if newer := mustEvents(t, s, "cmp-a", old[1].Seq, 10); len(newer) != 1 || newer[0].Seq <= old[1].Seq {
 		t.Fatalf("event after pruning: %+v", newer)
+	}
+}
+
+// testEventsFollowedConcurrently has several writers record bootstraps at
+// once, as several center replicas flush, while a follower reads from its
+// cursor as GET /v1/events does. "Seq values increase in the order events
+// become visible" means a follower that resumes after the last event it
+// saw never misses one: an event that became visible after a larger Seq
+// had been read would be skipped for good.
+func testEventsFollowedConcurrently(t *testing.T, s regcenter.Store) {
+	const (
+		writers = 8
+		batches = 40
+	)
+	ctx := t.Context()
+	claims := make([]regcenter.DeviceClaim, writers)
+	for g := range claims {
+		claims[g] = claim(fmt.Sprintf("FOLLOW%02d", g), "S5735")
+	}
+	mustClaim(t, s, "cmp-a", at(0), claims...)
+
+	var (
+		wg      sync.WaitGroup
+		start   = make(chan struct{})
+		written = make(chan struct{})
+	)
+	for g := range writers {
+		wg.Go(func() {
+			<-start
+			for b := range batches {
+				r := record(claims[g].ESN, "cmp-a", at(time.Duration(b)*time.Millisecond), 1, regcenter.ModeCloud, fmt.Sprintf("V%03d", b))
+				if err := s.RecordBootstraps(ctx, []regcenter.BootstrapRecord{r}); err != nil {
+					t.Errorf("RecordBootstraps from writer %d = %v", g, err)
+					return
+				}
+			}
+		})
+	}
+
+	// The follower reads until the writers are done and it has caught up.
+	var (
+		seen     []int64
+		followed = make(chan struct{})
+	)
+	go func() {
+		defer close(followed)
+		var cursor int64
+		for {
+			finished := false
+			select {
+			case <-written:
+				finished = true
+			default:
+			}
+			evs, err := s.Events(ctx, "cmp-a", cursor, regcenter.MaxEventsPage)
+			if err != nil {
+				t.Errorf("Events(after %d) = %v", cursor, err)
+				return
+			}
+			for _, e := range evs {
+				seen = append(seen, e.Seq)
+			}
+			if len(evs) > 0 {
+				cursor = evs[len(evs)-1].Seq
+			} else if finished {
+				return
+			}
+		}
+	}()
+
+	close(start)
+	wg.Wait()
+	close(written)
+	<-followed
+	if t.Failed() {
+		return
+	}
+
+	var all []int64
+	for after := int64(0); ; {
+		evs := mustEvents(t, s, "cmp-a", after, regcenter.MaxEventsPage)
+		if len(evs) == 0 {
+			break
+		}
+		for _, e := range evs {
+			all = append(all, e.Seq)
+		}
+		after = evs[len(evs)-1].Seq
+	}
+	if len(all) != writers*batches {
+		t.Fatalf("%d events, want one per record (%d)", len(all), writers*batches)
+	}
+	if !slices.Equal(seen, all) {
+		missed := 0
+		for _, seq := range all {
+			if !slices.Contains(seen, seq) {
+				missed++
+			}
+		}
+		t.Fatalf("the follower saw %d events, missing %d that became visible after a larger Seq had been read; want all %d", len(seen), missed, len(all))
 	}
 }

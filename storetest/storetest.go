@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) regcenter.Store) {
 		{"RecordBootstrapsConcurrent", testRecordBootstrapsConcurrent},
 		{"Events", testEvents},
 		{"PruneEvents", testPruneEvents},
+		{"EventsFollowedConcurrently", testEventsFollowedConcurrently},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,147 @@
+package postgres
+
+import (
+	"context"
+	"embed"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in version order. Their names
+// start with the version ("0002_add_x.sql"), numbered from 1 without gaps.
+// The sqlite package reads its own the same way; the few lines are kept
+// apart rather than shared, since each adapter owns its schema.
+func migrations() ([]migration, error) {
+	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
+	if err != nil {
+		return nil, err
+	}
+	ms := make([]migration, 0, len(names))
+	for _, name := range names {
+		base := path.Base(name)
+		digits, _, ok := strings.Cut(base, "_")
+		v, err := strconv.Atoi(digits)
+		if !ok || err != nil || v < 1 {
+			return nil, fmt.Errorf("migration %s: name must start with a version number and '_'", base)
+		}
+		text, err := migrationFiles.ReadFile(name)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, migration{version: v, name: base, sql: string(text)})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
+	for i, m := range ms {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: version %d, want %d (no gaps, no duplicates)", m.name, m.version, i+1)
+		}
+	}
+	return ms, nil
+}
+
+// migrate applies the migrations the schema has not seen, each in its own
+// transaction, on a connection of its own that holds a session advisory
+// lock meanwhile: replicas starting together take turns, and the later ones
+// find nothing left to do. The lock is a session's, so it goes with the
+// connection if this process dies halfway; a migration that did not commit
+// left nothing behind.
+func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	cfg = cfg.Copy()
+	// Building an index over millions of rows may take minutes: the
+	// per-statement bound of the service must not cut a migration short.
+	// Open's context bounds it instead.
+	cfg.RuntimeParams["statement_timeout"] = "0"
+	cfg.RuntimeParams["lock_timeout"] = "0"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+
+	var (
+		schema     *string
+		searchPath string
+	)
+	if err := conn.QueryRow(ctx, "SELECT current_schema(), current_setting('search_path')").Scan(&schema, &searchPath); err != nil {
+		return err
+	}
+	if schema == nil {
+		return fmt.Errorf("no schema of the search path (%s) exists; create it first", searchPath)
+	}
+	// Advisory locks are per database; keyed by schema, the migrations of
+	// two centers sharing a database in separate schemas do not wait for
+	// each other.
+	key := lockKey(*schema)
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
+		return fmt.Errorf("migration lock of schema %s: %w", *schema, err)
+	}
+	if err := applyMigrations(ctx, conn, ms); err != nil {
+		return fmt.Errorf("schema %s: %w", *schema, err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
+		return fmt.Errorf("migration lock of schema %s: %w", *schema, err)
+	}
+	return nil
+}
+
+func applyMigrations(ctx context.Context, conn *pgx.Conn, ms []migration) error {
+	// Safe under the lock: two concurrent CREATE TABLE IF NOT EXISTS of the
+	// same table can fail on the catalog's unique index.
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version    INTEGER     NOT NULL PRIMARY KEY,
+		name       TEXT        NOT NULL,
+		applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+	)`); err != nil {
+		return err
+	}
+	var current int
+	if err := conn.QueryRow(ctx, "SELECT coalesce(max(version), 0) FROM schema_migrations").Scan(&current); err != nil {
+		return err
+	}
+	if current > len(ms) {
+		// An older program could break invariants a newer schema relies on.
+		return fmt.Errorf("schema version %d is newer than this program's %d; run a newer regcenter", current, len(ms))
+	}
+	for _, m := range ms[current:] {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			// No arguments: pgx sends it as a simple query, which may hold
+			// several statements.
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// lockKey is the advisory lock key of the migrations of schema.
+func lockKey(schema string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("regcenter migrations\x00" + schema))
+	return int64(h.Sum64())
+}

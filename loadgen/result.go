@@ -184,6 +184,8 @@ func ErrorKind(err error) string {
 			return fmt.Sprintf("%d %s", se.status, e.Code)
 		}
 		return fmt.Sprintf("%d", se.status)
+	case errors.Is(err, errNotOnboarded):
+		return "not onboarded"
 	case errors.Is(err, context.Canceled):
 		return "canceled"
 	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &nerr) && nerr.Timeout():

@@ -124,18 +124,20 @@ func TestScenarios(t *testing.T) {
 			}
 		})
 		t.Run("flow/"+target.Name, func(t *testing.T) {
-			onboarded := make(chan int, requests)
-			r, err := loadgen.Flow(ctx, target, loadgen.FlowConfig{Load: load, Onboard: func(_ context.Context, i int) error {
-				onboarded <- i
-				return nil
+			r, err := loadgen.Flow(ctx, target, loadgen.FlowConfig{Run: func(ctx context.Context) ([]loadgen.Onboarded, error) {
+				// A stand-in for the fleet simulator: switches whose
+				// onboarding is the cold path's bootstrap.
+				c, err := loadgen.Cold(ctx, target, loadgen.ColdConfig{Load: load, Devices: devs})
+				out := make([]loadgen.Onboarded, c.OK)
+				for i := range out {
+					out[i] = loadgen.Onboarded{Took: c.Latency.P50}
+				}
+				return out, err
 			}})
 			if err != nil {
 				t.Fatal(err)
 			}
 			checkResult(t, r, requests)
-			if len(onboarded) != requests {
-				t.Errorf("%d switches onboarded; want %d", len(onboarded), requests)
-			}
 		})
 	}
 
@@ -180,6 +182,16 @@ func TestScenarioErrors(t *testing.T) {
 	}
 	if r.OK != 2 || r.Errors["404 not_claimed"] != 2 || len(r.Errors) != 1 {
 		t.Errorf("ok %d, errors %v; want 2 ok and 2 × 404 not_claimed", r.OK, r.Errors)
+	}
+
+	r, err = loadgen.Flow(ctx, center, loadgen.FlowConfig{Run: func(context.Context) ([]loadgen.Onboarded, error) {
+		return []loadgen.Onboarded{{Took: time.Second}, {Err: fmt.Errorf("registering: %w", context.DeadlineExceeded)}, {}}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops != 3 || r.OK != 1 || r.Errors["timeout"] != 1 || r.Errors["not onboarded"] != 1 {
+		t.Errorf("flow: %d of %d ok, errors %v; want 1 of 3, a timeout and one not onboarded", r.OK, r.Ops, r.Errors)
 	}
 
 	gone := center

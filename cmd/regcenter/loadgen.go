@@ -1,10 +1,10 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/regcenter/regcenter/agent/fleet"
 	"github.com/regcenter/regcenter/loadgen"
 	"github.com/regcenter/regcenter/loadgen/suite"
 	"github.com/regcenter/regcenter/mtls"
@@ -25,12 +26,14 @@ const loadgenUsage = `usage:
   regcenter loadgen warm   --pki DIR --url URL [--server-pid PID] [--duration D | --requests N] [--conns K] [--concurrency N]
   regcenter loadgen upload --pki DIR --url URL [--server-pid PID] [--devices N] [--batch N] [--concurrency N]
   regcenter loadgen idle   --pki DIR --url URL [--server-pid PID] [--conns N] [--settle D]
-  regcenter loadgen flow   (needs the fleet simulator of package agent; not built yet)
+  regcenter loadgen flow   --pki DIR --url URL [--server-pid PID] [--switches N] [--esn-prefix P] [--concurrency N]
   regcenter loadgen compare --pki DIR [--scenarios cold,warm,upload,idle] [--runs R] [--duration D] ...
 
 baseline-server is a bare server with the center's TLS configuration that
 answers every POST with a constant bootstrap answer: the cost of TLS and
-HTTP/2 alone. setup publishes the load generator's platform on a center
+HTTP/2 alone. flow runs the fleet simulator (agent/fleet) against a center
+whose platform already holds the fleet (the reference platform, with the
+devices imported). setup publishes the load generator's platform on a center
 and claims its fleet, which cold and warm need. The scenarios print
 throughput, latency percentiles, errors by kind, and with --server-pid
 the server's CPU time per operation and its memory. compare starts the
@@ -152,13 +155,17 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 	case "setup", "cold", "warm", "idle":
 		fs.IntVar(&f.fleet, "fleet", defaultFleet, "device certificates the switches cycle through (issued into --pki once)")
 		fs.StringVar(&f.prefix, "esn-prefix", defaultESNPrefix, "ESN prefix of the fleet")
+	case "flow":
+		fs.IntVar(&f.fleet, "switches", 100, "simulated switches, each with its own certificate and state (issued into --pki once)")
+		fs.StringVar(&f.prefix, "esn-prefix", fleet.DefaultESNPrefix, "ESN prefix of the switches, as the platform imported them")
+		fs.DurationVar(&f.duration, "timeout", 5*time.Minute, "how long the whole fleet may take to onboard")
 	case "upload":
 		fs.IntVar(&f.devices, "devices", 100_000, "devices to upload")
 		fs.IntVar(&f.batch, "batch", 10_000, "devices per request")
 		fs.StringVar(&f.prefix, "esn-prefix", "", "ESN prefix of the uploaded devices (default: new ones every run)")
 	}
 	switch name {
-	case "cold", "warm", "flow":
+	case "cold", "warm":
 		fs.DurationVar(&f.duration, "duration", 10*time.Second, "how long to run (unless --requests ends it first)")
 		fs.IntVar(&f.requests, "requests", 0, "stop after this many operations (0: run for --duration)")
 	}
@@ -180,11 +187,6 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if name == "flow" {
-		// The hook is loadgen.Flow; the runner of package agent plugs in
-		// here once it exists.
-		return errors.New("loadgen flow: needs the fleet simulator of package agent, which is not built yet")
-	}
 	if f.pki == "" {
 		return usageError("loadgen %s: --pki is required", name)
 	}
@@ -197,6 +199,7 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 	load := loadgen.Load{Requests: f.requests, Duration: f.duration, Concurrency: f.concurrency}
 
 	var res loadgen.Result
+	var failure error // once the result is printed
 	switch name {
 	case "setup":
 		devs, err := loadgen.LoadFleet(ctx, dir, f.prefix, f.fleet)
@@ -232,6 +235,33 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 		if err != nil {
 			return err
 		}
+	case "flow":
+		state, err := os.MkdirTemp("", "regcenter-flow-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(state)
+		res, err = loadgen.Flow(ctx, t, loadgen.FlowConfig{Run: func(ctx context.Context) ([]loadgen.Onboarded, error) {
+			// Fresh state directories: every switch boots unconfigured.
+			sum, err := fleet.Run(ctx, fleet.Config{
+				PKI: dir, Count: f.fleet, ESNPrefix: f.prefix, CenterURL: f.url, CenterRoots: roots,
+				StateDir: state, Concurrency: f.concurrency, Timeout: f.duration,
+			})
+			out := make([]loadgen.Onboarded, len(sum.Switches))
+			for i, s := range sum.Switches {
+				out[i].Took = s.Onboard
+				if !s.Registered() {
+					out[i].Err = cmp.Or(s.Stopped, s.LastErr)
+				}
+			}
+			return out, err
+		}})
+		if res.Ops == 0 {
+			return err
+		}
+		// A fleet that did not all onboard is still worth reporting,
+		// and then a failure.
+		failure = err
 	case "upload":
 		platform, err := suite.PlatformCertificate(dir)
 		if err != nil {
@@ -248,10 +278,13 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 	if f.asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		if err := enc.Encode(res); err != nil {
+			return err
+		}
+	} else {
+		loadgen.WriteResult(stdout, res)
 	}
-	loadgen.WriteResult(stdout, res)
-	return nil
+	return failure
 }
 
 // centerRoots is what the load generator trusts: the center CA of the
@@ -350,7 +383,7 @@ func runCompare(ctx context.Context, args []string, self []string, stdout, stder
 }
 
 func writeCompareHeader(w io.Writer, cfg suite.Config, rep suite.Report) {
-	run := "requests " + strconv.Itoa(cfg.Load.Requests)
+	run := strconv.Itoa(cfg.Load.Requests) + " requests"
 	if cfg.Load.Requests == 0 {
 		run = cfg.Load.Duration.String()
 	}
@@ -368,9 +401,19 @@ func writeCompareHeader(w io.Writer, cfg suite.Config, rep suite.Report) {
 	if cfg.Store == "" {
 		store = "a new SQLite file"
 	}
-	fmt.Fprintf(w, "- runs: %d of each scenario against each server, alternated; cold and warm %s each after %s of warm-up\n", cfg.Runs, run, cfg.Warmup)
-	fmt.Fprintf(w, "- load: fleet of %d device certificates; cold %d at once; warm %d connections, %d requests in flight; upload %d devices in batches of %d; idle %d connections\n",
-		cfg.Fleet, cfg.ColdConcurrency, cfg.WarmConns, cfg.WarmConcurrency, cfg.UploadDevices, cfg.UploadBatch, cfg.IdleConns)
+	fmt.Fprintf(w, "- runs: %d of each scenario against each server, alternated, each on a freshly started server\n", cfg.Runs)
+	for _, sc := range cfg.Scenarios {
+		switch sc {
+		case "cold":
+			fmt.Fprintf(w, "- cold: %s per run after %s of warm-up; %d switches connecting at once, cycling through %d device certificates\n", run, cfg.Warmup, cfg.ColdConcurrency, cfg.Fleet)
+		case "warm":
+			fmt.Fprintf(w, "- warm: %s per run after %s of warm-up; %d connections, %d requests in flight\n", run, cfg.Warmup, cfg.WarmConns, cfg.WarmConcurrency)
+		case "upload":
+			fmt.Fprintf(w, "- upload: %d new devices per run in batches of %d, %d upload(s) in flight\n", cfg.UploadDevices, cfg.UploadBatch, cfg.UploadConcurrency)
+		case "idle":
+			fmt.Fprintf(w, "- idle: %d connections held, memory read after %s idle\n", cfg.IdleConns, cfg.IdleSettle)
+		}
+	}
 	fmt.Fprintf(w, "- CPUs: servers %s, load generator %s; key exchange %s\n", pin(cfg.ServerCPUs), pin(cfg.LoadCPUs), kex)
 	fmt.Fprintf(w, "- center store: %s, %.1f MiB on disk at the end", store, float64(rep.StoreBytes)/(1<<20))
 	if cfg.Fill > 0 {

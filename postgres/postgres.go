@@ -134,9 +134,10 @@ func (db *DB) Ping(ctx context.Context) error {
 }
 
 // inTx runs fn in a transaction, and runs it again, a bounded number of
-// times, when PostgreSQL aborted it to break a deadlock or a serialization
-// conflict (CockroachDB reports its own contention that way too); both
-// mean nothing was written, so fn starts from scratch.
+// times, when it lost a race that a fresh start resolves: PostgreSQL
+// aborted it to break a deadlock or a serialization conflict (CockroachDB
+// reports its own contention that way too), or another upload claimed an
+// ESN first. Nothing was written, so fn starts from scratch.
 func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 	retry := backoff.Policy{Initial: 10 * time.Millisecond, Max: 200 * time.Millisecond}
 	var err error
@@ -155,6 +156,9 @@ func (db *DB) inTx(ctx context.Context, fn func(pgx.Tx) error) error {
 }
 
 func retryable(err error) bool {
+	if errors.Is(err, errLostRace) {
+		return true
+	}
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && (pgErr.Code == "40001" || pgErr.Code == "40P01")
 }

@@ -106,3 +106,43 @@ func BenchmarkBootstrapTarget(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "lookups/s")
 }
+
+// BenchmarkRecordBootstraps measures the recorder's flushes: batches of
+// 10,000 records (distinct devices among 100,000, one event each), as the
+// replicas write them every second during a mass power-on. There is no
+// SQLite twin: with one process there is no sharing to measure.
+func BenchmarkRecordBootstraps(b *testing.B) {
+	const devices = 100_000
+	dsn, _ := freshSchema(b)
+	db := open(b, dsn)
+	ctx := b.Context()
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	var esns []string
+	for i := 0; i < devices; i += benchBatch {
+		claims := benchClaims(fmt.Sprintf("R%02d-", i/benchBatch), benchBatch)
+		if _, err := db.ClaimDevices(ctx, "cmp-a", claims, now); err != nil {
+			b.Fatal(err)
+		}
+		for _, c := range claims {
+			esns = append(esns, c.ESN)
+		}
+	}
+	records := make([]regcenter.BootstrapRecord, benchBatch)
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		for k := range records {
+			// A stride, as requests arrive in no order.
+			esn := esns[(n*benchBatch+k)*7919%len(esns)]
+			records[k] = regcenter.BootstrapRecord{ESN: esn, PlatformID: "cmp-a", At: now.Add(time.Duration(n) * time.Second),
+				Count: 1, Mode: regcenter.ModeCloud, SoftwareVersion: "V200R022C10SPC500"}
+		}
+		n++
+		b.StartTimer()
+		if err := db.RecordBootstraps(ctx, records); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*benchBatch)/b.Elapsed().Seconds(), "records/s")
+}

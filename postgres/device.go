@@ -171,7 +171,8 @@ func insertClaims(ctx context.Context, tx pgx.Tx, platformID string, claims []re
 		FROM unnest($3::TEXT[], $4::TEXT[], $5::TEXT[]) AS c (esn, device_type, addresses)`,
 		platformID, now, esns, types, addrs)
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "devices_pkey" {
+	// The primary key is the table's only unique constraint.
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" {
 		return fmt.Errorf("%w: %w", errLostRace, err)
 	}
 	return err

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"io/fs"
@@ -13,6 +14,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 )
+
+// errIncompatible marks a schema this program cannot use as it is, which
+// waiting will not change: the operator must act.
+var errIncompatible = errors.New("incompatible schema")
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
@@ -86,7 +91,7 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 		return err
 	}
 	if schema == nil {
-		return fmt.Errorf("no schema of the search path (%s) exists; create it first", searchPath)
+		return fmt.Errorf("%w: no schema of the search path (%s) exists; create it first", errIncompatible, searchPath)
 	}
 	// Advisory locks are per database; keyed by schema, the migrations of
 	// two centers sharing a database in separate schemas do not wait for
@@ -120,7 +125,7 @@ func applyMigrations(ctx context.Context, conn *pgx.Conn, ms []migration) error 
 	}
 	if current > len(ms) {
 		// An older program could break invariants a newer schema relies on.
-		return fmt.Errorf("schema version %d is newer than this program's %d; run a newer regcenter", current, len(ms))
+		return fmt.Errorf("%w: schema version %d is newer than this program's %d; run a newer regcenter", errIncompatible, current, len(ms))
 	}
 	for _, m := range ms[current:] {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {

@@ -194,8 +194,12 @@ func unavailable(err error) bool {
 	if errors.As(err, &connectErr) {
 		return true // including a refused login: the operator must act
 	}
-	// Data that does not scan or decode is a bug or a corrupt row, which
-	// waiting will not cure.
+	// Data that does not scan or decode is a bug or a corrupt row, and a
+	// schema this program cannot use needs the operator: waiting will not
+	// cure either.
+	if errors.Is(err, errIncompatible) {
+		return false
+	}
 	var (
 		scanErr   pgx.ScanArgError
 		syntaxErr *json.SyntaxError

@@ -184,6 +184,9 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	if !strings.Contains(err.Error(), "newer") {
 		t.Errorf("Open = %v, want it to say the schema is newer", err)
 	}
+	if errors.Is(err, regcenter.ErrUnavailable) {
+		t.Errorf("Open = %v: the operator must act, retrying will not help; want no ErrUnavailable", err)
+	}
 }
 
 func TestOpenWithoutSchema(t *testing.T) {
@@ -196,6 +199,9 @@ func TestOpenWithoutSchema(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "create it first") {
 		t.Errorf("Open = %v, want it to say the schema must be created", err)
+	}
+	if errors.Is(err, regcenter.ErrUnavailable) {
+		t.Errorf("Open = %v: the operator must act, retrying will not help; want no ErrUnavailable", err)
 	}
 }
 
@@ -424,4 +430,136 @@ func TestRecordBootstrapsSameDeviceTwice(t *testing.T) {
 	if want := "E1/V2 E2/V1 E1/V1"; strings.Join(got, " ") != want {
 		t.Errorf("events = %q, want %q (one per record, in the batch's order)", got, want)
 	}
+}
+
+// TestSilentDatabase puts a proxy between the store and PostgreSQL and
+// stops it forwarding, as a cut network path does (no RST, no answer):
+// calls whose context has no deadline fail with ErrUnavailable in bounded
+// time, and once the path is back the store serves again without being
+// reopened.
+func TestSilentDatabase(t *testing.T) {
+	dsn, _ := freshSchema(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Skipf("REGCENTER_TEST_POSTGRES is not a URL (%v); the proxy needs host:port", err)
+	}
+	p := startProxy(t, u.Host)
+	u.Host = p.addr()
+	db := open(t, u.String())
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	if _, err := db.ClaimDevices(t.Context(), "cmp-a", []regcenter.DeviceClaim{{ESN: "E1", DeviceType: "T"}}, now); err != nil {
+		t.Fatalf("ClaimDevices = %v", err)
+	}
+
+	p.freeze()
+	begin := time.Now()
+	_, _, err = db.BootstrapTarget(context.Background(), "E1")
+	if !errors.Is(err, regcenter.ErrUnavailable) {
+		t.Errorf("BootstrapTarget with the path cut = %v, want an error wrapping ErrUnavailable", err)
+	}
+	if took := time.Since(begin); took > 15*time.Second {
+		t.Errorf("BootstrapTarget took %v to fail", took)
+	}
+	t.Logf("BootstrapTarget with the path cut: %v after %v", err, time.Since(begin).Round(time.Millisecond))
+
+	p.thaw()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		d, _, err := db.BootstrapTarget(t.Context(), "E1")
+		if err == nil {
+			if d.PlatformID != "cmp-a" {
+				t.Errorf("BootstrapTarget after the path is back = %+v", d)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("BootstrapTarget still fails 15 s after the path is back: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// proxy forwards TCP connections to target and can hold back every byte
+// in both directions while keeping the connections open.
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	open   chan struct{} // closed while traffic flows
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, open: make(chan struct{})}
+	close(p.open)
+	done := make(chan struct{})
+	t.Cleanup(func() {
+		close(done)
+		ln.Close()
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c, done)
+		}
+	}()
+	return p
+}
+
+func (p *proxy) addr() string { return p.ln.Addr().String() }
+
+func (p *proxy) freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.open = make(chan struct{})
+}
+
+func (p *proxy) thaw() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	close(p.open)
+}
+
+func (p *proxy) gate() chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.open
+}
+
+func (p *proxy) serve(client net.Conn, done chan struct{}) {
+	server, err := net.Dial("tcp", p.target)
+	if err != nil {
+		client.Close()
+		return
+	}
+	closeBoth := func() { client.Close(); server.Close() }
+	pipe := func(dst, src net.Conn) {
+		defer closeBoth()
+		buf := make([]byte, 32<<10)
+		for {
+			n, err := src.Read(buf)
+			if n > 0 {
+				select {
+				case <-p.gate():
+				case <-done:
+					return
+				}
+				if _, werr := dst.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	go pipe(server, client)
+	go pipe(client, server)
 }

@@ -1,7 +1,7 @@
 // Package postgres is the center's shared store: a regcenter.Store in a
 // PostgreSQL database, through pgx (github.com/jackc/pgx/v5) and its
 // connection pool, for deployments of several identical center replicas
-// (see docs/decisions/0006-scaling-out.md).
+// (see docs/decisions/0007-scaling-out.md).
 //
 // Everything a replica must share lives in the database, and every method
 // is one transaction that is committed (durable, with PostgreSQL's default

@@ -195,3 +195,28 @@ func (c *Center) Protocols() []string {
 	defer c.mu.Unlock()
 	return append([]string(nil), c.protos...)
 }
+
+// LoadPKI reads a PKI laid out by pki.Init (with its CA keys), for tests
+// whose parties read their certificates from files, as the commands do.
+func LoadPKI(t testing.TB, dir pki.Dir) *PKI {
+	t.Helper()
+	p := &PKI{Now: time.Now(), Roots: x509.NewCertPool()}
+	var err error
+	for _, ca := range []struct {
+		dst       **pki.CA
+		cert, key string
+	}{
+		{&p.CenterCA, dir.CenterCACert(), dir.CenterCAKey()},
+		{&p.PlatformCA, dir.PlatformCACert(), dir.PlatformCAKey()},
+		{&p.DeviceCA, dir.DeviceCACert(), dir.DeviceCAKey()},
+	} {
+		if *ca.dst, err = pki.LoadCA(ca.cert, ca.key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p.Server, err = tls.LoadX509KeyPair(dir.ServerCert(), dir.ServerKey()); err != nil {
+		t.Fatal(err)
+	}
+	p.Roots.AddCert(p.CenterCA.Cert)
+	return p
+}

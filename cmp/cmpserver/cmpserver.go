@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,6 +62,9 @@ type Config struct {
 	Retry             backoff.Policy // between attempts while the center fails (default backoff.Default())
 	SyncInterval      time.Duration  // how often the outbox is looked at unprompted (default 1 min)
 	Logger            *slog.Logger   // default discards
+	// WrapDevices, when set, wraps the device API's handler (tests use it
+	// to see every request as the platform saw it).
+	WrapDevices func(http.Handler) http.Handler
 	Now               func() time.Time
 }
 
@@ -131,9 +135,13 @@ func Start(ctx context.Context, cfg Config) (*Platform, error) {
 	log := cfg.Logger
 	p := &Platform{ID: id, trustAnchor: cfg.TrustAnchor, db: db, center: center, log: log, serveErr: make(chan error, 2)}
 	p.Service = cmp.NewService(cmp.Config{Store: db, PlatformID: id, HeartbeatInterval: cfg.HeartbeatInterval, Now: cfg.Now})
+	var devices http.Handler = cmphttp.NewDeviceHandler(p.Service, authority.Identify, log)
+	if cfg.WrapDevices != nil {
+		devices = cfg.WrapDevices(devices)
+	}
 	p.devices, err = httpapi.Listen(httpapi.ServerConfig{
 		Addr:    cfg.Listen,
-		Handler: cmphttp.NewDeviceHandler(p.Service, authority.Identify, log),
+		Handler: devices,
 		TLS:     authority.ServerConfig(mtls.ServerOptions{Certificate: cfg.ServerCertificate}),
 		OnHandshakeFailure: func(reason string, remote net.Addr, err error) {
 			log.Debug("TLS handshake refused", "reason", reason, "remote", remote.String(), "err", err)

@@ -53,6 +53,16 @@ func switches(devs []Device) ([]switchLoad, error) {
 	return s, nil
 }
 
+// bootstrapRun checks what the cold and warm scenarios share, and returns
+// their switches and the URL they ask.
+func bootstrapRun(t Target, l Load, devs []Device) ([]switchLoad, string, error) {
+	if err := errors.Join(t.check(), l.check()); err != nil {
+		return nil, "", err
+	}
+	sw, err := switches(devs)
+	return sw, t.base() + "/v1/bootstrap", err
+}
+
 // ColdConfig is a fleet powering on: each operation is a switch that
 // opens a new connection (a full mutual-TLS handshake with its own
 // certificate), asks POST /v1/bootstrap over HTTP/2, and closes.
@@ -65,14 +75,10 @@ type ColdConfig struct {
 // operations are counted in the Result.
 func Cold(ctx context.Context, t Target, cfg ColdConfig) (Result, error) {
 	res := Result{Scenario: "cold", Target: t.Name, Unit: "request"}
-	if err := errors.Join(t.check(), cfg.Load.check()); err != nil {
-		return res, err
-	}
-	sw, err := switches(cfg.Devices)
+	sw, url, err := bootstrapRun(t, cfg.Load, cfg.Devices)
 	if err != nil {
 		return res, err
 	}
-	url := t.base() + "/v1/bootstrap"
 	var dials atomic.Int64
 	err = measure(t, &res, func() {
 		cfg.Load.run(ctx, func(ctx context.Context, _, i int) error {
@@ -100,14 +106,10 @@ type WarmConfig struct {
 // request, before the measured window.
 func Warm(ctx context.Context, t Target, cfg WarmConfig) (Result, error) {
 	res := Result{Scenario: "warm", Target: t.Name, Unit: "request"}
-	if err := errors.Join(t.check(), cfg.Load.check()); err != nil {
-		return res, err
-	}
-	sw, err := switches(cfg.Devices)
+	sw, url, err := bootstrapRun(t, cfg.Load, cfg.Devices)
 	if err != nil {
 		return res, err
 	}
-	url := t.base() + "/v1/bootstrap"
 	var dials atomic.Int64
 	type conn struct {
 		tr   *http.Transport

@@ -3,7 +3,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -191,7 +190,7 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 		return usageError("loadgen %s: --pki is required", name)
 	}
 	dir := pki.Dir(f.pki)
-	roots, err := centerRoots(dir)
+	roots, err := loadgen.CenterRoots(dir)
 	if err != nil {
 		return err
 	}
@@ -285,20 +284,6 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 		loadgen.WriteResult(stdout, res)
 	}
 	return failure
-}
-
-// centerRoots is what the load generator trusts: the center CA of the
-// PKI, which signed both servers' certificate.
-func centerRoots(dir pki.Dir) (*x509.CertPool, error) {
-	cas, err := mtls.LoadCertificates(dir.CenterCACert())
-	if err != nil {
-		return nil, err
-	}
-	roots := x509.NewCertPool()
-	for _, c := range cas {
-		roots.AddCert(c)
-	}
-	return roots, nil
 }
 
 func runCompare(ctx context.Context, args []string, self []string, stdout, stderr io.Writer) error {

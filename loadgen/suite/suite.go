@@ -26,7 +26,6 @@ import (
 	"time"
 
 	"github.com/regcenter/regcenter/loadgen"
-	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
 )
 
@@ -98,13 +97,9 @@ type material struct {
 
 func load(ctx context.Context, cfg Config) (material, error) {
 	var m material
-	cas, err := mtls.LoadCertificates(cfg.PKI.CenterCACert())
-	if err != nil {
+	var err error
+	if m.roots, err = loadgen.CenterRoots(cfg.PKI); err != nil {
 		return m, err
-	}
-	m.roots = x509.NewCertPool()
-	for _, c := range cas {
-		m.roots.AddCert(c)
 	}
 	anchor, err := os.ReadFile(cfg.PKI.PlatformCACert())
 	if err != nil {

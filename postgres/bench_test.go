@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/regcenter/regcenter"
+	"github.com/regcenter/regcenter/postgres/pgtest"
 )
 
 // The benchmarks mirror sqlite/bench_test.go, so that
@@ -33,7 +34,7 @@ func benchClaims(prefix string, n int) []regcenter.DeviceClaim {
 func BenchmarkClaimDevices(b *testing.B) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	b.Run("new", func(b *testing.B) {
-		dsn, _ := freshSchema(b)
+		dsn, _ := pgtest.FreshSchema(b)
 		db := open(b, dsn)
 		b.ReportAllocs()
 		n := 0
@@ -50,7 +51,7 @@ func BenchmarkClaimDevices(b *testing.B) {
 		b.ReportMetric(float64(n*benchBatch)/b.Elapsed().Seconds(), "devices/s")
 	})
 	b.Run("again", func(b *testing.B) {
-		dsn, _ := freshSchema(b)
+		dsn, _ := pgtest.FreshSchema(b)
 		db := open(b, dsn)
 		claims := benchClaims("A-", benchBatch)
 		if _, err := db.ClaimDevices(b.Context(), "cmp-a", claims, now); err != nil {
@@ -72,7 +73,7 @@ func BenchmarkClaimDevices(b *testing.B) {
 // of 100,000 devices, from parallel goroutines as the server calls it.
 func BenchmarkBootstrapTarget(b *testing.B) {
 	const devices = 100_000
-	dsn, _ := freshSchema(b)
+	dsn, _ := pgtest.FreshSchema(b)
 	db := open(b, dsn)
 	ctx := b.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -113,7 +114,7 @@ func BenchmarkBootstrapTarget(b *testing.B) {
 // SQLite twin: with one process there is no sharing to measure.
 func BenchmarkRecordBootstraps(b *testing.B) {
 	const devices = 100_000
-	dsn, _ := freshSchema(b)
+	dsn, _ := pgtest.FreshSchema(b)
 	db := open(b, dsn)
 	ctx := b.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)

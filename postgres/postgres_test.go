@@ -2,8 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"net"
 	"net/url"
@@ -14,88 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/postgres"
+	"github.com/regcenter/regcenter/postgres/pgtest"
 	"github.com/regcenter/regcenter/storetest"
 )
-
-// testDSN is the database the tests may create schemas in, or skips t.
-func testDSN(t testing.TB) string {
-	t.Helper()
-	dsn := os.Getenv("REGCENTER_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("REGCENTER_TEST_POSTGRES is not set; PostgreSQL tests skipped")
-	}
-	return dsn
-}
-
-// freshSchema creates a schema with a random name, drops it with all it
-// holds when t ends, and returns a DSN whose search path is that schema:
-// tests running at once, in one process or several, never see each
-// other's data.
-func freshSchema(t testing.TB) (dsn, schema string) {
-	t.Helper()
-	base := testDSN(t)
-	b := make([]byte, 8)
-	rand.Read(b)
-	schema = "regcenter_test_" + hex.EncodeToString(b)
-	admin(t, base, "CREATE SCHEMA "+pgx.Identifier{schema}.Sanitize())
-	t.Cleanup(func() {
-		admin(t, base, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-	})
-	return withParam(t, base, "options", "-csearch_path="+schema), schema
-}
-
-// admin runs sql on a connection of its own, outside any store.
-func admin(t testing.TB, dsn, sql string, args ...any) {
-	t.Helper()
-	// Not t.Context(): cleanups run after it is cancelled.
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connecting to %s: %v", dsn, err)
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, sql, args...); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-}
-
-// queryInt runs a query of one integer on a connection of its own.
-func queryInt(t testing.TB, dsn, sql string) int {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connecting to %s: %v", dsn, err)
-	}
-	defer conn.Close(ctx)
-	var n int
-	if err := conn.QueryRow(ctx, sql).Scan(&n); err != nil {
-		t.Fatalf("%s: %v", sql, err)
-	}
-	return n
-}
-
-// withParam adds a connection parameter to a URL or keyword/value DSN.
-func withParam(t testing.TB, dsn, name, value string) string {
-	t.Helper()
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			t.Fatalf("REGCENTER_TEST_POSTGRES: %v", err)
-		}
-		q := u.Query()
-		q.Set(name, value)
-		u.RawQuery = q.Encode()
-		return u.String()
-	}
-	return dsn + " " + name + "='" + value + "'"
-}
 
 func open(t testing.TB, dsn string) *postgres.DB {
 	t.Helper()
@@ -112,9 +33,9 @@ func open(t testing.TB, dsn string) *postgres.DB {
 }
 
 func TestStore(t *testing.T) {
-	testDSN(t)
+	pgtest.DSN(t)
 	storetest.Run(t, func(t *testing.T) regcenter.Store {
-		dsn, _ := freshSchema(t)
+		dsn, _ := pgtest.FreshSchema(t)
 		return open(t, dsn)
 	})
 }
@@ -122,7 +43,7 @@ func TestStore(t *testing.T) {
 // TestOpenConcurrently starts two replicas on one new schema at the same
 // moment: both open, and the migrations were applied once.
 func TestOpenConcurrently(t *testing.T) {
-	dsn, _ := freshSchema(t)
+	dsn, _ := pgtest.FreshSchema(t)
 	var (
 		wg    sync.WaitGroup
 		dbs   [2]*postgres.DB
@@ -143,7 +64,7 @@ func TestOpenConcurrently(t *testing.T) {
 		}
 		t.Cleanup(func() { db.Close() })
 	}
-	if got, want := queryInt(t, dsn, "SELECT count(*) FROM schema_migrations"), migrationFiles(t); got != want {
+	if got, want := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM schema_migrations"), migrationFiles(t); got != want {
 		t.Errorf("schema_migrations has %d rows, want one per migration file (%d)", got, want)
 	}
 
@@ -158,7 +79,7 @@ func TestOpenConcurrently(t *testing.T) {
 
 	// A third start, with the schema up to date, changes nothing.
 	open(t, dsn)
-	if got, want := queryInt(t, dsn, "SELECT count(*) FROM schema_migrations"), migrationFiles(t); got != want {
+	if got, want := pgtest.QueryInt(t, dsn, "SELECT count(*) FROM schema_migrations"), migrationFiles(t); got != want {
 		t.Errorf("after a third Open, schema_migrations has %d rows, want %d", got, want)
 	}
 }
@@ -173,9 +94,9 @@ func migrationFiles(t *testing.T) int {
 }
 
 func TestOpenRefusesNewerSchema(t *testing.T) {
-	dsn, _ := freshSchema(t)
+	dsn, _ := pgtest.FreshSchema(t)
 	open(t, dsn)
-	admin(t, dsn, "INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future.sql')")
+	pgtest.Exec(t, dsn, "INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future.sql')")
 	db, err := postgres.Open(t.Context(), dsn)
 	if err == nil {
 		db.Close()
@@ -190,8 +111,8 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 }
 
 func TestOpenWithoutSchema(t *testing.T) {
-	base := testDSN(t)
-	dsn := withParam(t, base, "options", "-csearch_path=regcenter_test_does_not_exist")
+	base := pgtest.DSN(t)
+	dsn := pgtest.WithParam(t, base, "options", "-csearch_path=regcenter_test_does_not_exist")
 	db, err := postgres.Open(t.Context(), dsn)
 	if err == nil {
 		db.Close()
@@ -227,9 +148,9 @@ func TestMigrationsAreAdditive(t *testing.T) {
 // collation (C.UTF-8), under which storetest's ordering cases pass without
 // COLLATE "C"; a production database created with en_US.UTF-8 would not.
 func TestBytewiseColumns(t *testing.T) {
-	dsn, schema := freshSchema(t)
+	dsn, schema := pgtest.FreshSchema(t)
 	open(t, dsn)
-	n := queryInt(t, dsn, `SELECT count(*) FROM information_schema.columns
+	n := pgtest.QueryInt(t, dsn, `SELECT count(*) FROM information_schema.columns
 		WHERE table_schema = '`+schema+`' AND column_name IN ('esn', 'platform_id', 'id')
 			AND table_name IN ('devices', 'events', 'platforms')
 			AND collation_name IS DISTINCT FROM 'C'`)
@@ -307,7 +228,7 @@ func TestOpenBadDSN(t *testing.T) {
 }
 
 func TestClosedStore(t *testing.T) {
-	dsn, _ := freshSchema(t)
+	dsn, _ := pgtest.FreshSchema(t)
 	db, err := postgres.Open(t.Context(), dsn)
 	if err != nil {
 		t.Fatal(err)
@@ -332,7 +253,7 @@ func TestClosedStore(t *testing.T) {
 }
 
 func TestContextErrors(t *testing.T) {
-	dsn, _ := freshSchema(t)
+	dsn, _ := pgtest.FreshSchema(t)
 	db := open(t, dsn)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
@@ -359,20 +280,20 @@ func TestContextErrors(t *testing.T) {
 // database restart or failover does: calls fail with ErrUnavailable, if at
 // all, and the store serves again without being reopened.
 func TestConnectionsKilled(t *testing.T) {
-	dsn, schema := freshSchema(t)
+	dsn, schema := pgtest.FreshSchema(t)
 	// The application name picks this store's connections out of the
 	// tests running at the same time.
-	dsn = withParam(t, dsn, "application_name", schema)
+	dsn = pgtest.WithParam(t, dsn, "application_name", schema)
 	db := open(t, dsn)
 	ctx := t.Context()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	if _, err := db.ClaimDevices(ctx, "cmp-a", []regcenter.DeviceClaim{{ESN: "E1", DeviceType: "T"}}, now); err != nil {
 		t.Fatalf("ClaimDevices = %v", err)
 	}
-	if queryInt(t, testDSN(t), "SELECT count(*) FROM pg_stat_activity WHERE application_name = '"+schema+"'") == 0 {
+	if pgtest.QueryInt(t, pgtest.DSN(t), "SELECT count(*) FROM pg_stat_activity WHERE application_name = '"+schema+"'") == 0 {
 		t.Fatal("the store holds no connection to kill")
 	}
-	admin(t, testDSN(t), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", schema)
+	pgtest.Exec(t, pgtest.DSN(t), "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1", schema)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -397,7 +318,7 @@ func TestConnectionsKilled(t *testing.T) {
 // (the recorder merges per device, but the contract does not require it)
 // applies both records and appends both events.
 func TestRecordBootstrapsSameDeviceTwice(t *testing.T) {
-	dsn, _ := freshSchema(t)
+	dsn, _ := pgtest.FreshSchema(t)
 	db := open(t, dsn)
 	ctx := t.Context()
 	t0 := time.UnixMicro(1741964966535897).UTC()
@@ -438,7 +359,7 @@ func TestRecordBootstrapsSameDeviceTwice(t *testing.T) {
 // time, and once the path is back the store serves again without being
 // reopened.
 func TestSilentDatabase(t *testing.T) {
-	dsn, _ := freshSchema(t)
+	dsn, _ := pgtest.FreshSchema(t)
 	u, err := url.Parse(dsn)
 	if err != nil {
 		t.Skipf("REGCENTER_TEST_POSTGRES is not a URL (%v); the proxy needs host:port", err)

@@ -227,7 +227,9 @@ func (a *Agent) discover(ctx context.Context) (Lease, error) {
 		a.report(PhaseDiscovering, nil, 0)
 		lease, err := a.cfg.Discovery.Discover(ctx)
 		if err == nil {
-			a.log.Info("management address", "address", lease.Address, "option148", lease.Option148 != "")
+			if lease.Address.IsValid() {
+				a.log.Info("management address", "address", lease.Address)
+			}
 			a.attempt = 0
 			return lease, nil
 		}
@@ -345,6 +347,7 @@ func (a *Agent) retry(ctx context.Context, phase Phase, cause error, retryAfter 
 	d := a.cfg.Retry.Delay(a.attempt, retryAfter)
 	a.attempt++
 	a.retries++
+	a.log.Debug("retrying", "phase", phase, "in", d, "retries", a.retries)
 	a.report(phase, cause, d)
 	return backoff.Sleep(ctx, d)
 }

@@ -99,6 +99,9 @@ func (p *PKI) Client(t testing.TB, c *Center, cert tls.Certificate) *client.Cent
 // Options change how a center runs.
 type Options struct {
 	DBPath string // default: a new file in t.TempDir()
+	// Store, when set, is used instead of an SQLite file (replicas share
+	// one PostgreSQL store this way); the test closes it.
+	Store regcenter.Store
 	// Addr is where the API listens (default 127.0.0.1:0). A test that
 	// restarts a center gives the first one's Addr to the second, so that
 	// clients find it where it was.
@@ -116,7 +119,7 @@ type Center struct {
 	URL, OpsURL string
 	Addr        string // host:port of the API
 	Recorder    *regcenter.BootstrapRecorder
-	DB          *sqlite.DB
+	DB          regcenter.Store
 	Metrics     *prometheus.Metrics
 
 	mu     sync.Mutex
@@ -140,9 +143,13 @@ func Start(t testing.TB, p *PKI, opts Options) *Center {
 	if opts.FlushInterval == 0 {
 		opts.FlushInterval = time.Hour
 	}
-	db, err := sqlite.Open(context.Background(), opts.DBPath)
-	if err != nil {
-		t.Fatal(err)
+	db, closeDB := opts.Store, func() {}
+	if db == nil {
+		sdb, err := sqlite.Open(context.Background(), opts.DBPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, closeDB = sdb, func() { sdb.Close() }
 	}
 	authority, err := mtls.NewAuthority([]*x509.Certificate{p.PlatformCA.Cert}, []*x509.Certificate{p.DeviceCA.Cert})
 	if err != nil {
@@ -164,7 +171,7 @@ func Start(t testing.TB, p *PKI, opts Options) *Center {
 		},
 	})
 	if err != nil {
-		db.Close()
+		closeDB()
 		t.Fatal(err)
 	}
 	c.Recorder, c.Metrics = rc.Recorder, rc.Metrics
@@ -178,7 +185,7 @@ func Start(t testing.TB, p *PKI, opts Options) *Center {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			rc.Shutdown(ctx)
-			db.Close()
+			closeDB()
 		})
 	}
 	t.Cleanup(c.stop)

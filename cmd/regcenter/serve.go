@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/regcenter/regcenter/center"
 	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
+	"github.com/regcenter/regcenter/postgres"
 	"github.com/regcenter/regcenter/sqlite"
 )
 
@@ -44,7 +46,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.StringVar(&f.tlsKey, "tls-key", "", "the center's server private key (PEM `file`)")
 	fs.StringVar(&f.platformCA, "platform-ca", "", "PEM bundle of the CAs whose certificates identify platforms (`file`)")
 	fs.StringVar(&f.deviceCA, "device-ca", "", "PEM bundle of the CAs whose certificates identify devices (`file`)")
-	fs.StringVar(&f.store, "store", "", "where the center keeps its data: sqlite:`PATH` (default sqlite:regcenter.db; sqlite:regcenter-dev/center.db with --dev)")
+	fs.StringVar(&f.store, "store", "", "where the center keeps its data: sqlite:`PATH` (default sqlite:regcenter.db; sqlite:regcenter-dev/center.db with --dev) or postgres://user@host:5432/db (several replicas may share one)")
 	fs.BoolVar(&f.http2Only, "http2-only", false, "refuse HTTP/1.x requests (505 with a problem that says why)")
 	fs.BoolVar(&f.allowTLS12, "tls12", false, "also accept TLS 1.2 (ECDHE with AEAD ciphers only) for older clients")
 	fs.BoolVar(&f.postQuantum, "pq-kex", false, "prefer the hybrid post-quantum key exchange X25519MLKEM768 (more CPU per handshake)")
@@ -107,7 +109,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	log.Info("center serving", "api", c.APIAddr, "ops", c.OpsAddr, "store", f.store, "http2_only", f.http2Only)
+	log.Info("center serving", "api", c.APIAddr, "ops", c.OpsAddr, "store", spec.String(), "http2_only", f.http2Only)
 	fmt.Fprintf(stdout, "regcenter: API on https://%s (mutual TLS), operations on http://%s\n", c.APIAddr, c.OpsAddr)
 	if f.dev {
 		printDevCommands(stdout, c.APIAddr, c.OpsAddr)
@@ -176,24 +178,49 @@ func loadServerTLS(files tlsFileSet) (*mtls.Authority, tls.Certificate, error) {
 	return authority, cert, nil
 }
 
-// storeSpec is a parsed --store value.
+// storeSpec is a parsed --store value: sqlite:PATH, or a PostgreSQL URL
+// (postgres://… or postgresql://…; a password may also come from the
+// standard PG* variables).
 type storeSpec struct{ kind, target string }
 
 func parseStoreSpec(spec string) (storeSpec, error) {
-	kind, target, ok := strings.Cut(spec, ":")
-	if !ok || kind != "sqlite" || target == "" {
-		return storeSpec{}, usageError("--store must be sqlite:PATH, not %q", spec)
+	if strings.HasPrefix(spec, "postgres://") || strings.HasPrefix(spec, "postgresql://") {
+		return storeSpec{kind: "postgres", target: spec}, nil
 	}
-	return storeSpec{kind: kind, target: target}, nil
+	if path, ok := strings.CutPrefix(spec, "sqlite:"); ok && path != "" {
+		return storeSpec{kind: "sqlite", target: path}, nil
+	}
+	return storeSpec{}, usageError("--store must be sqlite:PATH or postgres://…, not %q", spec)
 }
 
 // openStore opens the store that spec names.
 func openStore(ctx context.Context, spec storeSpec) (regcenter.Store, error) {
-	db, err := sqlite.Open(ctx, spec.target)
-	if err != nil {
-		return nil, fmt.Errorf("store %s:%s: %w", spec.kind, spec.target, err)
+	var (
+		s   regcenter.Store
+		err error
+	)
+	switch spec.kind {
+	case "postgres":
+		s, err = postgres.Open(ctx, spec.target)
+	default:
+		s, err = sqlite.Open(ctx, spec.target)
 	}
-	return db, nil
+	if err != nil {
+		return nil, fmt.Errorf("store %s: %w", spec, err)
+	}
+	return s, nil
+}
+
+// String is the spec as it may be logged: without a password.
+func (s storeSpec) String() string {
+	if s.kind != "postgres" {
+		return s.kind + ":" + s.target
+	}
+	u, err := url.Parse(s.target)
+	if err != nil {
+		return "postgres://(unparsable URL)"
+	}
+	return u.Redacted()
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

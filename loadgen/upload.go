@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -91,8 +92,8 @@ func Upload(ctx context.Context, t Target, cfg UploadConfig) (Result, error) {
 	err := measure(t, &res, func() {
 		load.run(ctx, func(ctx context.Context, _, _ int) error {
 			b, ok := <-bodies
-			if !ok {
-				return ctx.Err()
+			if !ok { // only when ctx ended: there are as many bodies as operations
+				return cmp.Or(ctx.Err(), errors.New("loadgen: upload: no batch left"))
 			}
 			var ans struct {
 				Counts wire.UploadCounts `json:"counts"`

@@ -20,6 +20,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -140,8 +141,10 @@ func Run(ctx context.Context, cfg Config) (Report, error) {
 	}
 	// Children inherit the raised limit: the servers hold the idle
 	// connections too.
-	if err := loadgen.RaiseFileLimit(uint64(cfg.IdleConns) + 1024); err != nil {
-		return rep, err
+	if slices.Contains(cfg.Scenarios, "idle") {
+		if err := loadgen.RaiseFileLimit(uint64(cfg.IdleConns) + 1024); err != nil {
+			return rep, err
+		}
 	}
 	m, err := load(ctx, cfg)
 	if err != nil {

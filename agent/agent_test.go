@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -325,14 +326,15 @@ func TestOption148IgnoredFallsBackToTheCenter(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t, centertest.Options{})
 			var progress progressLog
-			var logs lockedBuffer
+			var logs bytes.Buffer
 			cfg := w.config(t, "SW-148-BAD", t.TempDir(), &progress, &logs)
 			cfg.Discovery = agent.Static{Option148: tc.option148}
 			if tc.platformCA != "" {
 				cfg.PlatformCA = string(w.pki.PlatformCA.CertPEM())
 			}
-			start(t, cfg)
+			r := start(t, cfg)
 			progress.waitFor(t, "of an unclaimed answer", func(p agent.Progress) bool { return p.Phase == agent.PhaseWaitingClaim })
+			r.stop(t)
 			if n := allHTTP2(t, w.center); n == 0 {
 				t.Error("the center was not asked")
 			}

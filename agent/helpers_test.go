@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"io"
@@ -67,8 +66,9 @@ func (w *world) claim(t *testing.T, id string, addrs []regcenter.Address, anchor
 }
 
 // config is an agent's configuration against w's center, with fast
-// retries, its progress into log and its log lines into logs.
-func (w *world) config(t *testing.T, esn, dir string, progress *progressLog, logs *lockedBuffer) agent.Config {
+// retries, its progress into progress and its log lines into logs (which
+// only the agent's goroutine writes: read it once Run returned).
+func (w *world) config(t *testing.T, esn, dir string, progress *progressLog, logs io.Writer) agent.Config {
 	t.Helper()
 	cfg := agent.Config{
 		StateDir: dir, Certificate: w.pki.DeviceCert(t, esn), CenterURL: w.center.URL, CenterRoots: w.pki.Roots,
@@ -165,24 +165,6 @@ func (l *progressLog) waitFor(t *testing.T, what string, ok func(agent.Progress)
 	}
 	t.Fatalf("no observation %s within 10s; saw %+v", what, l.all())
 	return agent.Progress{}
-}
-
-// lockedBuffer is written by the agent's goroutine and read by the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // tlsPeer is a real HTTPS server (HTTP/2) at which the agent may try to

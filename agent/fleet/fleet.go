@@ -122,13 +122,8 @@ func Start(ctx context.Context, cfg Config) (*Fleet, error) {
 		}
 	}
 	if cfg.CenterRoots == nil {
-		cas, err := mtls.LoadCertificates(cfg.PKI.CenterCACert())
-		if err != nil {
+		if cfg.CenterRoots, err = mtls.LoadPool(cfg.PKI.CenterCACert()); err != nil {
 			return nil, fmt.Errorf("fleet: the center's CA: %w", err)
-		}
-		cfg.CenterRoots = x509.NewCertPool()
-		for _, c := range cas {
-			cfg.CenterRoots.AddCert(c)
 		}
 	}
 

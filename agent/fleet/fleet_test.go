@@ -3,8 +3,6 @@ package fleet_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"os"
 	"path/filepath"
@@ -22,36 +20,15 @@ import (
 	"github.com/regcenter/regcenter/pki"
 )
 
-// diskPKI makes a PKI directory, as 'regcenter pki init' does, and the
-// same PKI in the form centertest runs a center with: the fleet reads its
-// device CA from disk, the center trusts it.
+// diskPKI makes a PKI directory, as 'regcenter pki init' does: the fleet
+// reads its device CA from disk, the center trusts it.
 func diskPKI(t *testing.T) (pki.Dir, *centertest.PKI) {
 	t.Helper()
 	dir := pki.Dir(t.TempDir())
-	now := time.Now()
-	if err := pki.Init(dir, []string{"127.0.0.1", "localhost"}, now); err != nil {
+	if err := pki.Init(dir, []string{"127.0.0.1", "localhost"}, time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	p := &centertest.PKI{Now: now, Roots: x509.NewCertPool()}
-	for _, ca := range []struct {
-		dst       **pki.CA
-		cert, key string
-	}{
-		{&p.CenterCA, dir.CenterCACert(), dir.CenterCAKey()},
-		{&p.PlatformCA, dir.PlatformCACert(), dir.PlatformCAKey()},
-		{&p.DeviceCA, dir.DeviceCACert(), dir.DeviceCAKey()},
-	} {
-		var err error
-		if *ca.dst, err = pki.LoadCA(ca.cert, ca.key); err != nil {
-			t.Fatal(err)
-		}
-	}
-	var err error
-	if p.Server, err = tls.LoadX509KeyPair(dir.ServerCert(), dir.ServerKey()); err != nil {
-		t.Fatal(err)
-	}
-	p.Roots.AddCert(p.CenterCA.Cert)
-	return dir, p
+	return dir, centertest.LoadPKI(t, dir)
 }
 
 var unreachable = regcenter.Address{Host: "127.0.0.1", Port: 1}
@@ -72,24 +49,6 @@ func claim(t *testing.T, p *centertest.PKI, c *centertest.Center, esns []string)
 	if err != nil || rep.Counts.Created != len(esns) {
 		t.Fatalf("upload: %+v, %v", rep.Counts, err)
 	}
-}
-
-// lockedBuffer is written by the fleet's progress goroutine.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 func fastConfig(dir pki.Dir, c *centertest.Center, count int) fleet.Config {
@@ -125,7 +84,8 @@ func TestFleetReachesCloudModeAgainstARealCenter(t *testing.T) {
 	// switches have been told to wait.
 	claim(t, p, c, esns[:n/2])
 
-	var progress lockedBuffer
+	// Read only once the fleet stopped, which stops its progress writer.
+	var progress bytes.Buffer
 	var mu sync.Mutex
 	observed := map[string]int{}
 	cfg := fastConfig(dir, c, n)
@@ -199,7 +159,7 @@ func TestFleetReachesCloudModeAgainstARealCenter(t *testing.T) {
 func TestFleetTimeoutAndConcurrency(t *testing.T) {
 	dir, p := diskPKI(t)
 	c := centertest.Start(t, p, centertest.Options{})
-	var progress lockedBuffer
+	var progress bytes.Buffer
 	cfg := fastConfig(dir, c, 4)
 	cfg.StateDir = t.TempDir()
 	cfg.Concurrency = 2 // nobody is claimed: two switches hold their places to the end

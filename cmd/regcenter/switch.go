@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -89,7 +88,13 @@ func (r *switchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.softwareVersion, "software-version", "", "software version the switch reports")
 }
 
-func (r *switchFlags) policy() (backoff.Policy, error) {
+// resolve checks the flags, completes the center's URL and returns the
+// retry policy.
+func (r *switchFlags) resolve() (backoff.Policy, error) {
+	var err error
+	if r.center, err = centerURL(r.center); err != nil {
+		return backoff.Policy{}, err
+	}
 	if r.initial <= 0 || r.max < r.initial {
 		return backoff.Policy{}, usageError("--retry-initial must be positive and --retry-max at least as long")
 	}
@@ -142,11 +147,7 @@ func runSwitchAgent(ctx context.Context, args []string, stderr io.Writer, restar
 	if len(missing) > 0 {
 		return usageError("switch run: %s required", strings.Join(missing, ", "))
 	}
-	center, err := centerURL(rf.center)
-	if err != nil {
-		return err
-	}
-	policy, err := rf.policy()
+	policy, err := rf.resolve()
 	if err != nil {
 		return err
 	}
@@ -166,7 +167,7 @@ func runSwitchAgent(ctx context.Context, args []string, stderr io.Writer, restar
 	if err != nil {
 		return fmt.Errorf("device certificate: %w", err)
 	}
-	roots, err := loadPool(*centerCA)
+	roots, err := mtls.LoadPool(*centerCA)
 	if err != nil {
 		return fmt.Errorf("--center-ca: %w", err)
 	}
@@ -177,7 +178,7 @@ func runSwitchAgent(ctx context.Context, args []string, stderr io.Writer, restar
 		}
 	}
 	a, err := agent.New(agent.Config{
-		StateDir: *stateDir, Certificate: cert, CenterURL: center, CenterRoots: roots, PlatformCA: string(platformPEM),
+		StateDir: *stateDir, Certificate: cert, CenterURL: rf.center, CenterRoots: roots, PlatformCA: string(platformPEM),
 		Discovery: agent.Static(lease), DeviceType: rf.deviceType, SoftwareVersion: rf.softwareVersion,
 		Retry: policy, MaxRetryAfter: rf.maxRetryAfter, RequestTimeout: rf.requestTimeout, Logger: log,
 	})
@@ -185,7 +186,7 @@ func runSwitchAgent(ctx context.Context, args []string, stderr io.Writer, restar
 		return err
 	}
 	// The pid shows a restart to be a new program in the same process.
-	log.Info("switch agent starting", "pid", os.Getpid(), "center", center)
+	log.Info("switch agent starting", "pid", os.Getpid(), "center", rf.center)
 	err = a.Run(ctx)
 	switch {
 	case errors.Is(err, agent.ErrRestart):
@@ -196,19 +197,6 @@ func runSwitchAgent(ctx context.Context, args []string, stderr io.Writer, restar
 		return nil
 	}
 	return err
-}
-
-// loadPool reads a PEM bundle of CAs into a pool.
-func loadPool(file string) (*x509.CertPool, error) {
-	cas, err := mtls.LoadCertificates(file)
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	for _, c := range cas {
-		pool.AddCert(c)
-	}
-	return pool, nil
 }
 
 func runSwitchReset(args []string, stdout, stderr io.Writer) error {
@@ -248,11 +236,7 @@ func runSwitchFleet(ctx context.Context, args []string, stdout, stderr io.Writer
 	if *until != string(agent.PhaseRegistered) && *until != string(agent.PhaseOnline) {
 		return usageError("--until must be registered or online")
 	}
-	center, err := centerURL(rf.center)
-	if err != nil {
-		return err
-	}
-	policy, err := rf.policy()
+	policy, err := rf.resolve()
 	if err != nil {
 		return err
 	}
@@ -269,7 +253,7 @@ func runSwitchFleet(ctx context.Context, args []string, stdout, stderr io.Writer
 		*stateDir = tmp
 	}
 	sum, err := fleet.Run(ctx, fleet.Config{
-		PKI: pki.Dir(*pkiDir), Count: *count, ESNPrefix: *prefix, CenterURL: center, StateDir: *stateDir,
+		PKI: pki.Dir(*pkiDir), Count: *count, ESNPrefix: *prefix, CenterURL: rf.center, StateDir: *stateDir,
 		Concurrency: *concurrency, Until: agent.Phase(*until), Timeout: *timeout,
 		DeviceType: rf.deviceType, SoftwareVersion: rf.softwareVersion,
 		Retry: policy, MaxRetryAfter: rf.maxRetryAfter, RequestTimeout: rf.requestTimeout,

@@ -19,6 +19,7 @@ import (
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/agent"
 	"github.com/regcenter/regcenter/client"
+	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
 )
 
@@ -57,7 +58,7 @@ func (w *switchWorld) platform(t *testing.T) *client.Center {
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots, err := loadPool(w.dir.CenterCACert())
+	roots, err := mtls.LoadPool(w.dir.CenterCACert())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -75,20 +75,6 @@ func (t Target) transport(cert tls.Certificate, dials *atomic.Int64) *http.Trans
 	return tr
 }
 
-// CenterRoots returns what the load generator trusts: the center CA of
-// dir, which signs the certificate of the center and of the baseline.
-func CenterRoots(dir pki.Dir) (*x509.CertPool, error) {
-	cas, err := mtls.LoadCertificates(dir.CenterCACert())
-	if err != nil {
-		return nil, err
-	}
-	roots := x509.NewCertPool()
-	for _, c := range cas {
-		roots.AddCert(c)
-	}
-	return roots, nil
-}
-
 // Device is a simulated switch: its ESN and its device certificate.
 type Device struct {
 	ESN         string

@@ -190,7 +190,7 @@ func runScenario(ctx context.Context, name string, args []string, stdout, stderr
 		return usageError("loadgen %s: --pki is required", name)
 	}
 	dir := pki.Dir(f.pki)
-	roots, err := loadgen.CenterRoots(dir)
+	roots, err := mtls.LoadPool(dir.CenterCACert())
 	if err != nil {
 		return err
 	}

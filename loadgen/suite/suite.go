@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/regcenter/regcenter/loadgen"
+	"github.com/regcenter/regcenter/mtls"
 	"github.com/regcenter/regcenter/pki"
 )
 
@@ -99,7 +100,7 @@ type material struct {
 func load(ctx context.Context, cfg Config) (material, error) {
 	var m material
 	var err error
-	if m.roots, err = loadgen.CenterRoots(cfg.PKI); err != nil {
+	if m.roots, err = mtls.LoadPool(cfg.PKI.CenterCACert()); err != nil {
 		return m, err
 	}
 	anchor, err := os.ReadFile(cfg.PKI.PlatformCACert())

@@ -16,7 +16,8 @@
 //
 // DHCP option 148 (Huawei's agilemode=agile-cloud text) takes priority
 // over the center: when it is valid and a platform CA is preinstalled, the
-// switch goes to that platform without asking the center.
+// switch goes to that platform without asking the center. Why each of
+// these rules is as strict as it is: docs/decisions/0008.
 //
 // The state directory is the only memory of a switch (see State); every
 // write to it is atomic. agent is a client of the center (package client)

@@ -21,6 +21,11 @@ type BootstrapRecorder struct {
 	maxPending int
 	log        *slog.Logger
 
+	// flushing serialises flushes, so that a Flush returns only once
+	// everything recorded before it is in the store, including a batch the
+	// background loop was writing at that moment.
+	flushing sync.Mutex
+
 	mu      sync.Mutex
 	pending map[string]*BootstrapRecord
 	dropped int64
@@ -97,9 +102,12 @@ func (r *BootstrapRecorder) Dropped() int64 {
 	return r.dropped
 }
 
-// Flush writes every pending observation. On failure they stay pending
-// (merged with newer ones) for the next flush.
+// Flush writes every pending observation and returns once everything
+// recorded before the call is in the store. On failure the observations
+// stay pending (merged with newer ones) for the next flush.
 func (r *BootstrapRecorder) Flush(ctx context.Context) error {
+	r.flushing.Lock()
+	defer r.flushing.Unlock()
 	r.mu.Lock()
 	if len(r.pending) == 0 {
 		r.mu.Unlock()

@@ -76,3 +76,47 @@ func TestRecorderRunFlushesOnStop(t *testing.T) {
 		t.Errorf("after Run stopped, count = %d, want 3", d.BootstrapCount)
 	}
 }
+
+// blockingStore holds RecordBootstraps until released, as a slow disk
+// would, so that a test can call Flush while another flush is writing.
+type blockingStore struct {
+	regcenter.Store
+	entered, release chan struct{}
+}
+
+func (s *blockingStore) RecordBootstraps(ctx context.Context, recs []regcenter.BootstrapRecord) error {
+	s.entered <- struct{}{}
+	<-s.release
+	return s.Store.RecordBootstraps(ctx, recs)
+}
+
+func TestFlushWaitsForAFlushInProgress(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	f.upload(t, platformA, regcenter.DeviceUpload{ESN: "ESN-1", DeviceType: "S"})
+	store := &blockingStore{Store: f.store, entered: make(chan struct{}, 2), release: make(chan struct{})}
+	rec := regcenter.NewBootstrapRecorder(store, regcenter.RecorderConfig{})
+	rec.Record(regcenter.BootstrapRecord{ESN: "ESN-1", PlatformID: platformA.ID, At: time.Now().UTC(), Count: 1})
+
+	first := make(chan error, 1)
+	go func() { first <- rec.Flush(ctx) }()
+	<-store.entered // the first flush took the record and is writing it
+
+	second := make(chan error, 1)
+	go func() { second <- rec.Flush(ctx) }()
+	select {
+	case <-second:
+		t.Fatal("Flush returned while the record it follows was still being written")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(store.release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := f.store.Device(ctx, platformA.ID, "ESN-1"); d.BootstrapCount != 1 {
+		t.Errorf("after both flushes the count is %d", d.BootstrapCount)
+	}
+}

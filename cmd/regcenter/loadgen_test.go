@@ -6,44 +6,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/regcenter/regcenter/loadgen"
 )
 
-// helperEnv makes the test binary, started by TestLoadgenHelperProcess's
-// name, act as the regcenter command: how compare's child servers run in
-// a test.
-const helperEnv = "REGCENTER_LOADGEN_HELPER"
-
-func TestLoadgenHelperProcess(t *testing.T) {
-	if os.Getenv(helperEnv) != "1" {
-		t.Skip("only runs as a child process of the loadgen compare test")
-	}
-	args := os.Args
-	for i, a := range args {
-		if a == "--" {
-			args = args[i+1:]
-			break
-		}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, args, os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "regcenter:", err)
-		os.Exit(exitCode(err))
-	}
-	os.Exit(0)
-}
-
-// helperCommand starts this test binary as the regcenter command.
+// helperCommand starts this test binary as the regcenter command (see
+// TestMain): how compare's child servers run in a test.
 func helperCommand(t *testing.T) []string {
-	t.Setenv(helperEnv, "1")
-	return []string{os.Args[0], "-test.run=^TestLoadgenHelperProcess$", "--"}
+	t.Setenv(asCommandEnv, "1")
+	return []string{os.Args[0]}
 }
 
 // TestLoadgenCompare runs the whole comparison at a tiny size: the center

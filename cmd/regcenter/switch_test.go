@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
-	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -107,8 +105,7 @@ func TestSwitchRunRestartsByExec(t *testing.T) {
 	w.claim(t, "SW-EXEC-1")
 	state := filepath.Join(t.TempDir(), "state")
 
-	cmd := exec.Command(os.Args[0], append([]string{"-test.run=^TestHelperSwitchProcess$", "--"}, w.runArgs("SW-EXEC-1", state)...)...)
-	cmd.Env = append(os.Environ(), "REGCENTER_SWITCH_PROCESS=1")
+	cmd := regcenterCommand(w.runArgs("SW-EXEC-1", state)...)
 	var stderr syncBuffer // written by exec's copying goroutine
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
@@ -166,23 +163,6 @@ func TestSwitchRunRestartsByExec(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the switch did not stop within 10s of SIGTERM")
 	}
-}
-
-// TestHelperSwitchProcess is the program TestSwitchRunRestartsByExec
-// runs, and runs again when the agent executes itself: the command line
-// after "--", as main runs it.
-func TestHelperSwitchProcess(t *testing.T) {
-	if os.Getenv("REGCENTER_SWITCH_PROCESS") != "1" {
-		t.Skip("the child process of TestSwitchRunRestartsByExec")
-	}
-	args := os.Args[slices.Index(os.Args, "--")+1:]
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, args, os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "regcenter:", err)
-		os.Exit(exitCode(err))
-	}
-	os.Exit(0)
 }
 
 // TestSwitchRunWaitsForClaimInProcess runs the command in-process with a

@@ -37,6 +37,9 @@ type Config struct {
 	EventPoll            time.Duration // events streams; default 1s
 	EventRetention       time.Duration // default 7 days
 
+	// Profiling serves the runtime's profiles on the operations listener.
+	Profiling bool
+
 	Logger *slog.Logger // default discards
 	// Wrap, when set, wraps the API handler (tests use it to see every
 	// request as the server saw it).
@@ -103,7 +106,7 @@ func Start(cfg Config) (*Center, error) {
 		return nil, fmt.Errorf("listen %s: %w", cfg.Listen, err)
 	}
 	c.ops, err = httpapi.Listen(httpapi.ServerConfig{
-		Addr: cfg.OpsListen, Handler: httpapi.NewOpsHandler(cfg.Store.Ping, c.Metrics.Handler(), log), Logger: log,
+		Addr: cfg.OpsListen, Handler: httpapi.NewOpsHandler(cfg.Store.Ping, c.Metrics.Handler(), cfg.Profiling, log), Logger: log,
 	})
 	if err != nil {
 		c.api.Shutdown(context.Background())

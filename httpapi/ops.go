@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/regcenter/regcenter"
@@ -13,7 +14,10 @@ import (
 // liveness, readiness (the store answers within a second), and metrics.
 // It is plain HTTP and never behind client certificates, so that probes
 // and scrapers need no credentials; bind it to loopback or a private net.
-func NewOpsHandler(ping func(context.Context) error, metrics http.Handler, log *slog.Logger) http.Handler {
+//
+// With profiling, /debug/pprof/ serves the Go runtime's profiles, for an
+// operator who must find where the CPU goes under load.
+func NewOpsHandler(ping func(context.Context) error, metrics http.Handler, profiling bool, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -35,5 +39,12 @@ func NewOpsHandler(ping func(context.Context) error, metrics http.Handler, log *
 		w.Write([]byte("ready\n"))
 	})
 	mux.Handle("GET /metrics", metrics)
+	if profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }

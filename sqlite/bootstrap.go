@@ -21,7 +21,14 @@ const bootstrapQuery = `SELECT d.esn, d.platform_id, d.device_type, d.addresses,
 // BootstrapTarget returns the claim on esn and its holder's record, or an
 // error wrapping regcenter.ErrNotFound when nobody holds esn. The Platform
 // is zero but for its ID when the holder never published.
+//
+// Answers come from the cache when they can; their slices are shared and
+// must not be modified.
 func (db *DB) BootstrapTarget(ctx context.Context, esn string) (regcenter.Device, regcenter.Platform, error) {
+	cached, ok, gen := db.cache.get(esn)
+	if ok {
+		return cached.dev, cached.platform, nil
+	}
 	var (
 		pAddrs, pTrust sql.NullString
 		pUpdated       sql.NullInt64
@@ -41,6 +48,7 @@ func (db *DB) BootstrapTarget(ctx context.Context, esn string) (regcenter.Device
 		p.TrustAnchor = pTrust.String
 		p.UpdatedAt = fromMicros(pUpdated.Int64)
 	}
+	db.cache.put(esn, cachedTarget{dev: d, platform: p}, gen)
 	return d, p, nil
 }
 
@@ -53,7 +61,15 @@ func (db *DB) RecordBootstraps(ctx context.Context, records []regcenter.Bootstra
 	if len(records) == 0 {
 		return nil
 	}
-	if err := db.recordBootstraps(ctx, records); err != nil {
+	err := db.recordBootstraps(ctx, records)
+	// Even a failed commit may have changed nothing or everything: forget
+	// either way, the next lookup reads the truth.
+	esns := make([]string, len(records))
+	for i, r := range records {
+		esns[i] = r.ESN
+	}
+	db.cache.forget(esns...)
+	if err != nil {
 		return storeErr(ctx, "record bootstraps", err)
 	}
 	return nil

@@ -33,6 +33,11 @@ func (db *DB) ClaimDevices(ctx context.Context, platformID string, claims []regc
 		return []regcenter.UploadOutcome{}, nil
 	}
 	outcomes, err := db.claimDevices(ctx, platformID, claims, now)
+	esns := make([]string, len(claims))
+	for i, c := range claims {
+		esns[i] = c.ESN
+	}
+	db.cache.forget(esns...)
 	if err != nil {
 		return nil, storeErr(ctx, "claim devices for "+platformID, err)
 	}
@@ -213,6 +218,7 @@ func (db *DB) Devices(ctx context.Context, platformID, after string, limit int) 
 // error wrapping regcenter.ErrNotFound.
 func (db *DB) ReleaseDevice(ctx context.Context, platformID, esn string) error {
 	res, err := db.w.ExecContext(ctx, "DELETE FROM devices WHERE esn = ? AND platform_id = ?", esn, platformID)
+	db.cache.forget(esn)
 	if err != nil {
 		return storeErr(ctx, "release device "+esn, err)
 	}

@@ -24,6 +24,7 @@ func (db *DB) PutPlatform(ctx context.Context, p regcenter.Platform) error {
 			trust_anchor = excluded.trust_anchor,
 			updated_at = excluded.updated_at`,
 		p.ID, string(addrs), p.TrustAnchor, p.UpdatedAt.UnixMicro())
+	db.cache.forgetAll()
 	if err != nil {
 		return storeErr(ctx, "put platform "+p.ID, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/url"
+	"os"
 	"path"
 	"path/filepath"
 	"runtime"
@@ -38,6 +39,10 @@ type DB struct {
 	r *sql.DB
 	// bootstrap is prepared once because it is the path every switch takes.
 	bootstrap *sql.Stmt
+	cache     *targetCache
+	// lock is held while the DB is open: the cache is exact only while
+	// this DB is the file's one owner.
+	lock *os.File
 }
 
 // Open opens, creating it if needed, the database file at path, and brings
@@ -49,7 +54,21 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("sqlite: open %q: need the path of a database file", path)
 	}
-	db := &DB{path: path}
+	lock, err := lockFile(path + ".lock")
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	db, err := open(ctx, path)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	db.lock = lock
+	return db, nil
+}
+
+func open(ctx context.Context, path string) (*DB, error) {
+	db := &DB{path: path, cache: newTargetCache(defaultCacheSize)}
 
 	writerDSN, err := dsn(path, url.Values{
 		"_busy_timeout": {strconv.FormatInt(busyTimeout.Milliseconds(), 10)},
@@ -159,6 +178,13 @@ func (db *DB) Close() error {
 	}
 	if db.w != nil {
 		errs = append(errs, db.w.Close())
+	}
+	if db.lock != nil {
+		// Closing the file releases the lock; a second Close must not fail
+		// on it.
+		if err := db.lock.Close(); err != nil && !errors.Is(err, os.ErrClosed) {
+			errs = append(errs, err)
+		}
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close %s: %w", db.path, err)

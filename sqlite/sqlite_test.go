@@ -97,13 +97,35 @@ func TestOpenTwice(t *testing.T) {
 	if _, err := first.ClaimDevices(t.Context(), "cmp-a", []regcenter.DeviceClaim{{ESN: "E1", DeviceType: "T"}}, time.Now().UTC()); err != nil {
 		t.Fatalf("ClaimDevices = %v", err)
 	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
 	second := open(t, path)
 	if _, err := second.Device(t.Context(), "cmp-a", "E1"); err != nil {
-		t.Fatalf("Device through the second handle = %v", err)
+		t.Fatalf("Device after reopening = %v", err)
 	}
 	if got := migrationsApplied(t, path); got != migrationFiles(t) {
 		t.Errorf("schema_migrations has %d rows, want one per migration file (%d)", got, migrationFiles(t))
 	}
+}
+
+// TestOneOwner: a second store on an open file is refused, since the first
+// answers switches from a cache that only its own writes keep exact.
+func TestOneOwner(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "regcenter.db")
+	first := open(t, path)
+	_, err := sqlite.Open(t.Context(), path)
+	if err == nil || !strings.Contains(err.Error(), "one owner") {
+		t.Fatalf("second Open of an open store = %v, want a refusal that says why", err)
+	}
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	again, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open after the owner closed = %v", err)
+	}
+	again.Close()
 }
 
 func migrationsApplied(t *testing.T, path string) int {

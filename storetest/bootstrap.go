@@ -216,3 +216,56 @@ func testRecordBootstrapsConcurrent(t *testing.T, s regcenter.Store) {
 		wantDevice(t, mustDevice(t, s, "cmp-a", tc.c.ESN), want)
 	}
 }
+
+// testBootstrapTargetSeesEveryChange asks before and after every kind of
+// change: a store that keeps answers (a cache) must never answer from
+// before a change that has returned.
+func testBootstrapTargetSeesEveryChange(t *testing.T, s regcenter.Store) {
+	ctx := t.Context()
+	target := func() (regcenter.Device, regcenter.Platform, error) { return s.BootstrapTarget(ctx, "SEEN-1") }
+	mustTarget := func(what string) (regcenter.Device, regcenter.Platform) {
+		t.Helper()
+		d, p, err := target()
+		if err != nil {
+			t.Fatalf("BootstrapTarget %s = %v", what, err)
+		}
+		return d, p
+	}
+	put := func(host string, when time.Duration) {
+		t.Helper()
+		if err := s.PutPlatform(ctx, regcenter.Platform{ID: "cmp-a", Addresses: []regcenter.Address{{Host: host, Port: 10030}}, UpdatedAt: at(when)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("first.example.net", 0)
+	mustClaim(t, s, "cmp-a", at(0), claim("SEEN-1", "S5735"))
+	mustTarget("after the claim")
+	mustTarget("again") // a second read, which a cache answers
+
+	put("second.example.net", time.Second)
+	if _, p := mustTarget("after PutPlatform"); p.Addresses[0].Host != "second.example.net" {
+		t.Errorf("after the platform moved the answer is %+v", p.Addresses)
+	}
+
+	override := regcenter.Address{Host: "edge.example.net", Port: 443}
+	wantOutcomes(t, mustClaim(t, s, "cmp-a", at(time.Minute), claim("SEEN-1", "S6730", override)), regcenter.OutcomeUpdated)
+	if d, _ := mustTarget("after the claim changed"); d.DeviceType != "S6730" || len(d.Addresses) != 1 || d.Addresses[0] != override {
+		t.Errorf("after the claim changed the device is %+v", d)
+	}
+
+	mustRecord(t, s, record("SEEN-1", "cmp-a", at(2*time.Minute), 5, regcenter.ModeCloud, "V9"))
+	if d, _ := mustTarget("after RecordBootstraps"); d.BootstrapCount != 5 || d.LastMode != regcenter.ModeCloud {
+		t.Errorf("after recording the device is %+v", d)
+	}
+
+	if err := s.ReleaseDevice(ctx, "cmp-a", "SEEN-1"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := target()
+	wantNotFound(t, err, "BootstrapTarget after the release")
+
+	mustClaim(t, s, "cmp-b", at(3*time.Minute), claim("SEEN-1", "S5735"))
+	if d, p := mustTarget("after another platform claimed it"); d.PlatformID != "cmp-b" || p.ID != "cmp-b" || len(p.Addresses) != 0 {
+		t.Errorf("after cmp-b claimed it: %+v, %+v", d, p)
+	}
+}

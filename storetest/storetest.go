@@ -46,6 +46,7 @@ func Run(t *testing.T, open func(t *testing.T) regcenter.Store) {
 		{"Devices", testDevices},
 		{"Release", testRelease},
 		{"BootstrapTarget", testBootstrapTarget},
+		{"BootstrapTargetSeesEveryChange", testBootstrapTargetSeesEveryChange},
 		{"RecordBootstraps", testRecordBootstraps},
 		{"RecordBootstrapsDropped", testRecordBootstrapsDropped},
 		{"RecordBootstrapsConcurrent", testRecordBootstrapsConcurrent},

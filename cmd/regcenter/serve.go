@@ -31,6 +31,7 @@ type serveFlags struct {
 	tlsCert, tlsKey, platformCA, deviceCA   string
 	store                                   string
 	http2Only, allowTLS12, postQuantum, dev bool
+	profiling                               bool
 	logFormat, logLevel                     string
 	notClaimedRetryAfter, flushInterval     time.Duration
 	shutdownTimeout, eventRetention         time.Duration
@@ -50,6 +51,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.BoolVar(&f.http2Only, "http2-only", false, "refuse HTTP/1.x requests (505 with a problem that says why)")
 	fs.BoolVar(&f.allowTLS12, "tls12", false, "also accept TLS 1.2 (ECDHE with AEAD ciphers only) for older clients")
 	fs.BoolVar(&f.postQuantum, "pq-kex", false, "prefer the hybrid post-quantum key exchange X25519MLKEM768 (more CPU per handshake)")
+	fs.BoolVar(&f.profiling, "ops-pprof", false, "serve the Go runtime's profiles at /debug/pprof/ on the operations listener")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: create ./"+devDir+"/ (PKI, a sample platform and devices) if empty and print curl commands")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -103,7 +105,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		TLS:       authority.ServerConfig(mtls.ServerOptions{Certificate: serverCert, AllowTLS12: f.allowTLS12, PostQuantum: f.postQuantum}),
 		Identify:  authority.Identify,
 		HTTP2Only: f.http2Only, NotClaimedRetryAfter: f.notClaimedRetryAfter,
-		FlushInterval: f.flushInterval, EventRetention: f.eventRetention,
+		FlushInterval: f.flushInterval, EventRetention: f.eventRetention, Profiling: f.profiling,
 		Logger: log,
 	})
 	if err != nil {

@@ -158,7 +158,7 @@ func Start(t testing.TB, p *PKI, opts Options) *Center {
 	c := &Center{DB: db}
 	rc, err := center.Start(center.Config{
 		Listen: opts.Addr, OpsListen: "127.0.0.1:0",
-		Store: db, TLS: authority.ServerConfig(mtls.ServerOptions{Certificate: p.Server}), Identify: authority.Identify,
+		Store: db, TLS: authority.ServerConfig(mtls.ServerOptions{Certificate: p.Server, VerifyOnce: true}), Identify: authority.Identify,
 		HTTP2Only: opts.HTTP2Only, NotClaimedRetryAfter: opts.NotClaimedRetryAfter,
 		FlushInterval: opts.FlushInterval, EventPoll: 50 * time.Millisecond,
 		Wrap: func(api http.Handler) http.Handler {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/regcenter/regcenter"
 )
@@ -38,6 +39,8 @@ type Authority struct {
 	// share with another role.
 	roles map[string]regcenter.Role
 	pool  *x509.CertPool
+	// verified serves servers that verify each chain once (VerifyOnce).
+	verified *verifiedChains
 }
 
 // NewAuthority returns the Authority for these platform and device CAs. It
@@ -63,7 +66,7 @@ func NewDeviceAuthority(deviceCAs []*x509.Certificate) (*Authority, error) {
 }
 
 func newAuthority(platformCAs, deviceCAs []*x509.Certificate) (*Authority, error) {
-	a := &Authority{roles: make(map[string]regcenter.Role), pool: x509.NewCertPool()}
+	a := &Authority{roles: make(map[string]regcenter.Role), pool: x509.NewCertPool(), verified: newVerifiedChains(maxVerifiedChains)}
 	for _, set := range []struct {
 		role regcenter.Role
 		cas  []*x509.Certificate
@@ -97,12 +100,27 @@ func (a *Authority) ClientCAs() *x509.CertPool {
 // that CA itself. A platform's ID is the leaf's CN, a device's the
 // normalised subject serialNumber, or the CN when the subject has no
 // serialNumber. Errors wrap ErrNoIdentity.
+//
+// With a server configured to verify each chain once (ServerOptions
+// VerifyOnce), crypto/tls leaves VerifiedChains empty and the handshake's
+// own verification is found again by the bytes the client presented.
 func (a *Authority) Identify(cs *tls.ConnectionState) (regcenter.Identity, error) {
-	if cs == nil || len(cs.VerifiedChains) == 0 {
-		return regcenter.Identity{}, fmt.Errorf("%w: no verified certificate chain", ErrNoIdentity)
+	if cs == nil {
+		return regcenter.Identity{}, fmt.Errorf("%w: no TLS connection", ErrNoIdentity)
 	}
+	if len(cs.VerifiedChains) == 0 {
+		if a.verified == nil {
+			return regcenter.Identity{}, fmt.Errorf("%w: no verified certificate chain", ErrNoIdentity)
+		}
+		return a.verifyPeer(cs.PeerCertificates, time.Now())
+	}
+	return a.identifyChains(cs.VerifiedChains)
+}
+
+// identifyChains says who the leaf of verified chains is.
+func (a *Authority) identifyChains(chains [][]*x509.Certificate) (regcenter.Identity, error) {
 	var role regcenter.Role
-	for _, chain := range cs.VerifiedChains {
+	for _, chain := range chains {
 		if len(chain) < 2 {
 			return regcenter.Identity{}, fmt.Errorf("%w: the client presented a CA certificate", ErrNoIdentity)
 		}
@@ -116,7 +134,7 @@ func (a *Authority) Identify(cs *tls.ConnectionState) (regcenter.Identity, error
 		role = r
 	}
 
-	subject := cs.VerifiedChains[0][0].Subject
+	subject := chains[0][0].Subject
 	switch role {
 	case regcenter.RolePlatform:
 		if err := regcenter.ValidatePlatformID(subject.CommonName); err != nil {

@@ -3,6 +3,7 @@ package mtls
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"time"
 )
 
 // CurvePreferences returns the key exchanges the center and its clients
@@ -38,6 +39,10 @@ type ServerOptions struct {
 	Certificate tls.Certificate // the center's server certificate and key
 	AllowTLS12  bool            // accept TLS 1.2 clients (ECDHE+AEAD suites only)
 	PostQuantum bool            // offer X25519MLKEM768, preferred when the client has it
+	// VerifyOnce verifies each distinct client certificate chain once
+	// while it stays valid, instead of in every handshake (ADR 9). The
+	// client's proof of its key is still checked in every handshake.
+	VerifyOnce bool
 }
 
 // ServerConfig returns the center's TLS configuration: TLS 1.3 (1.2 only
@@ -57,6 +62,21 @@ func (a *Authority) ServerConfig(opts ServerOptions) *tls.Config {
 			_, err := a.Identify(&cs)
 			return err
 		},
+	}
+	if opts.VerifyOnce {
+		// crypto/tls then checks only that a certificate came, and its
+		// CertificateVerify signature; the chain is ours to verify. The
+		// CertificateRequest still names ClientCAs, so clients pick the
+		// right certificate as before.
+		cfg.ClientAuth = tls.RequireAnyClientCert
+		cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+			now := time.Now
+			if cfg.Time != nil {
+				now = cfg.Time
+			}
+			_, err := a.verifyPeer(cs.PeerCertificates, now())
+			return err
+		}
 	}
 	if opts.AllowTLS12 {
 		cfg.MinVersion = tls.VersionTLS12

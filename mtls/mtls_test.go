@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -22,9 +23,19 @@ import (
 	"github.com/regcenter/regcenter/pki"
 )
 
-func TestIdentityFromVerifiedChain(t *testing.T) {
+// bothModes runs a test against a server that verifies every chain in
+// every handshake (crypto/tls's own way) and one that verifies each chain
+// once (VerifyOnce): the two must accept and refuse exactly the same.
+func bothModes(t *testing.T, test func(t *testing.T, verifyOnce bool)) {
+	t.Run("standard", func(t *testing.T) { test(t, false) })
+	t.Run("verify once", func(t *testing.T) { test(t, true) })
+}
+
+func TestIdentityFromVerifiedChain(t *testing.T) { bothModes(t, testIdentityFromVerifiedChain) }
+
+func testIdentityFromVerifiedChain(t *testing.T, verifyOnce bool) {
 	f := newPKI(t)
-	srv := serve(t, f.auth.ServerConfig(mtls.ServerOptions{Certificate: f.serverCert}), 5*time.Second)
+	srv := serve(t, f.auth.ServerConfig(mtls.ServerOptions{Certificate: f.serverCert, VerifyOnce: verifyOnce}), 5*time.Second)
 	farFuture := time.Now().AddDate(1, 0, 0)
 
 	for _, tc := range []struct {
@@ -65,9 +76,11 @@ func TestIdentityFromVerifiedChain(t *testing.T) {
 	}
 }
 
-func TestHandshakeFailures(t *testing.T) {
+func TestHandshakeFailures(t *testing.T) { bothModes(t, testHandshakeFailures) }
+
+func testHandshakeFailures(t *testing.T, verifyOnce bool) {
 	f := newPKI(t)
-	srv := serve(t, f.auth.ServerConfig(mtls.ServerOptions{Certificate: f.serverCert}), 5*time.Second)
+	srv := serve(t, f.auth.ServerConfig(mtls.ServerOptions{Certificate: f.serverCert, VerifyOnce: verifyOnce}), 5*time.Second)
 	stranger := newCA(t, "someone else's CA", pki.ValidFor(time.Now(), 1))
 	strangerKP, err := stranger.IssueDevice("SW-1", pki.ValidFor(time.Now(), 1))
 	if err != nil {
@@ -95,6 +108,12 @@ func TestHandshakeFailures(t *testing.T) {
 	// A certificate presented with another key than its own: the chain
 	// verifies, the CertificateVerify signature does not.
 	stolen := f.device(t, "SW-STOLEN")
+	// The owner connects first, so that a server that verifies each chain
+	// once has this very chain verified: the thief must fail all the same.
+	if _, err := srv.dial(t, mtls.ClientConfig(stolen, f.roots)); err != nil {
+		t.Fatalf("the certificate's owner: %v", err)
+	}
+	srv.nextAccepted(t)
 	stolen.PrivateKey = f.device(t, "SW-THIEF").PrivateKey
 	tls12Only := mtls.ClientConfig(f.device(t, "SW-2"), f.roots)
 	tls12Only.MinVersion, tls12Only.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
@@ -556,5 +575,43 @@ func TestAcceptEndsWhenInnerListenerCloses(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Accept blocks after the inner listener closed")
+	}
+}
+
+// TestVerifyOnceRechecksTime: a chain verified once is not trusted beyond
+// its validity: the same certificate is refused as expired later on.
+func TestVerifyOnceRechecksTime(t *testing.T) {
+	f := newPKI(t)
+	notAfter := time.Now().Add(time.Hour)
+	cert := custom(t, f.deviceCA, pkix.Name{SerialNumber: "SW-SOON"}, x509.ExtKeyUsageClientAuth, notAfter)
+	cfg := f.auth.ServerConfig(mtls.ServerOptions{Certificate: f.serverCert, VerifyOnce: true})
+	now := time.Now()
+	var clock atomic.Pointer[time.Time]
+	clock.Store(&now)
+	cfg.Time = func() time.Time { return *clock.Load() }
+	srv := serve(t, cfg, 5*time.Second)
+
+	for range 2 { // verified, then found again
+		if _, err := srv.dial(t, mtls.ClientConfig(cert, f.roots)); err != nil {
+			t.Fatal(err)
+		}
+		c := srv.nextAccepted(t)
+		cs := c.ConnectionState()
+		if id, err := f.auth.Identify(&cs); err != nil || id.ID != "SW-SOON" {
+			t.Fatalf("Identify = %+v, %v", id, err)
+		}
+	}
+	later := notAfter.Add(time.Minute)
+	clock.Store(&later)
+	c, err := srv.dial(t, mtls.ClientConfig(cert, f.roots))
+	if err == nil {
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		_, err = c.Read(make([]byte, 1))
+	}
+	if err == nil {
+		t.Fatal("an expired certificate was accepted from the cache")
+	}
+	if got := srv.nextFailure(t); got.reason != mtls.ReasonExpired {
+		t.Errorf("reason %q (%v), want expired", got.reason, got.err)
 	}
 }

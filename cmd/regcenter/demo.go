@@ -208,7 +208,7 @@ func (d *demo) startCenter(ctx context.Context, dir pki.Dir) (*center.Center, fu
 	}
 	c, err := center.Start(center.Config{
 		Listen: "127.0.0.1:0", OpsListen: "127.0.0.1:0",
-		Store: store, TLS: authority.ServerConfig(mtls.ServerOptions{Certificate: cert}), Identify: authority.Identify,
+		Store: store, TLS: authority.ServerConfig(mtls.ServerOptions{Certificate: cert, VerifyOnce: true}), Identify: authority.Identify,
 		NotClaimedRetryAfter: d.timings.notClaimedRetryAfter, FlushInterval: d.timings.flushInterval,
 		EventPoll: d.timings.eventPoll, Logger: d.log,
 	})

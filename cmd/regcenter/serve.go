@@ -31,7 +31,7 @@ type serveFlags struct {
 	tlsCert, tlsKey, platformCA, deviceCA   string
 	store                                   string
 	http2Only, allowTLS12, postQuantum, dev bool
-	profiling                               bool
+	profiling, verifyEveryHandshake         bool
 	logFormat, logLevel                     string
 	notClaimedRetryAfter, flushInterval     time.Duration
 	shutdownTimeout, eventRetention         time.Duration
@@ -51,6 +51,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	fs.BoolVar(&f.http2Only, "http2-only", false, "refuse HTTP/1.x requests (505 with a problem that says why)")
 	fs.BoolVar(&f.allowTLS12, "tls12", false, "also accept TLS 1.2 (ECDHE with AEAD ciphers only) for older clients")
 	fs.BoolVar(&f.postQuantum, "pq-kex", false, "prefer the hybrid post-quantum key exchange X25519MLKEM768 (more CPU per handshake)")
+	fs.BoolVar(&f.verifyEveryHandshake, "verify-every-handshake", false, "verify the client's certificate chain in every handshake, not once per distinct chain while it is valid (ADR 9)")
 	fs.BoolVar(&f.profiling, "ops-pprof", false, "serve the Go runtime's profiles at /debug/pprof/ on the operations listener")
 	fs.BoolVar(&f.dev, "dev", false, "development mode: create ./"+devDir+"/ (PKI, a sample platform and devices) if empty and print curl commands")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -101,8 +102,10 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	c, err := center.Start(center.Config{
 		Listen: f.listen, OpsListen: f.opsListen,
-		Store:     store,
-		TLS:       authority.ServerConfig(mtls.ServerOptions{Certificate: serverCert, AllowTLS12: f.allowTLS12, PostQuantum: f.postQuantum}),
+		Store: store,
+		TLS: authority.ServerConfig(mtls.ServerOptions{
+			Certificate: serverCert, AllowTLS12: f.allowTLS12, PostQuantum: f.postQuantum, VerifyOnce: !f.verifyEveryHandshake,
+		}),
 		Identify:  authority.Identify,
 		HTTP2Only: f.http2Only, NotClaimedRetryAfter: f.notClaimedRetryAfter,
 		FlushInterval: f.flushInterval, EventRetention: f.eventRetention, Profiling: f.profiling,

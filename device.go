@@ -32,6 +32,13 @@ type Device struct {
 	LastSoftwareVersion string
 }
 
+// ClaimOnly returns d without its bootstrap statistics: what
+// BootstrapStore.BootstrapTarget answers.
+func (d Device) ClaimOnly() Device {
+	d.LastBootstrapAt, d.BootstrapCount, d.LastMode, d.LastSoftwareVersion = time.Time{}, 0, "", ""
+	return d
+}
+
 // DeviceClaim is one item of a platform's upload, already validated and
 // normalised by the Service.
 type DeviceClaim struct {

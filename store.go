@@ -41,7 +41,10 @@ type DeviceStore interface {
 // BootstrapStore serves the switches' hot path.
 type BootstrapStore interface {
 	// BootstrapTarget returns the claim on esn and the record of the
-	// platform that holds it, in one read. It returns ErrNotFound when no
+	// platform that holds it, in one read. The Device carries the claim
+	// only: its bootstrap statistics are zero, so that a store may keep
+	// answers in memory without the statistics of every answer changing
+	// them. It returns ErrNotFound when no
 	// platform holds esn; the Platform is the zero value (but for its ID)
 	// when the holder never published its addresses.
 	BootstrapTarget(ctx context.Context, esn string) (Device, Platform, error)

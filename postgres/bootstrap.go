@@ -52,7 +52,7 @@ func (db *DB) BootstrapTarget(ctx context.Context, esn string) (regcenter.Device
 		}
 		p.UpdatedAt = pUpdated.UTC()
 	}
-	return d, p, nil
+	return d.ClaimOnly(), p, nil
 }
 
 // RecordBootstraps adds the records in one transaction, with one

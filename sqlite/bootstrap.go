@@ -48,6 +48,7 @@ func (db *DB) BootstrapTarget(ctx context.Context, esn string) (regcenter.Device
 		p.TrustAnchor = pTrust.String
 		p.UpdatedAt = fromMicros(pUpdated.Int64)
 	}
+	d = d.ClaimOnly()
 	db.cache.put(esn, cachedTarget{dev: d, platform: p}, gen)
 	return d, p, nil
 }
@@ -61,15 +62,9 @@ func (db *DB) RecordBootstraps(ctx context.Context, records []regcenter.Bootstra
 	if len(records) == 0 {
 		return nil
 	}
-	err := db.recordBootstraps(ctx, records)
-	// Even a failed commit may have changed nothing or everything: forget
-	// either way, the next lookup reads the truth.
-	esns := make([]string, len(records))
-	for i, r := range records {
-		esns[i] = r.ESN
-	}
-	db.cache.forget(esns...)
-	if err != nil {
+	// The statistics are not part of BootstrapTarget's answers, so the
+	// cache stays as it is.
+	if err := db.recordBootstraps(ctx, records); err != nil {
 		return storeErr(ctx, "record bootstraps", err)
 	}
 	return nil

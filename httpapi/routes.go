@@ -60,27 +60,51 @@ func NewHandler(cfg Config) http.Handler {
 		{"POST", "/v1/bootstrap", regcenter.RoleDevice, handleBootstrap(svc, m, log)},
 	}
 
-	mux := http.NewServeMux()
-	allowed := map[string][]string{}
-	for _, rt := range routes {
-		mux.Handle(rt.method+" "+rt.path, authenticated(cfg.Identify, rt.role, log, rt.handler))
-		allowed[rt.path] = append(allowed[rt.path], rt.method)
+	table := make([]Route, len(routes))
+	for i, rt := range routes {
+		table[i] = Route{rt.method, rt.path, authenticated(cfg.Identify, rt.role, log, rt.handler)}
 	}
-	// Method-less patterns are less specific than the ones above, so they
-	// catch only the methods a path does not serve: every refusal is then
-	// problem details, not the mux's plain text.
-	for path, methods := range allowed {
-		mux.Handle(path, methodNotAllowed(methods, log))
-	}
-	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, r, log, regcenter.Errorf(regcenter.ErrNotFound, regcenter.CodeNotFound, "no such resource"))
-	}))
+	mux := NewMux(table, log)
 
 	var h http.Handler = mux
 	if cfg.HTTP2Only {
 		h = requireHTTP2(h, log)
 	}
 	return recoverPanics(observe(h, m), log)
+}
+
+// Route is one entry of an API's table.
+type Route struct {
+	Method, Path string
+	Handler      http.Handler
+}
+
+// NewMux serves an API's table. Every refusal is problem details: an
+// unknown path is 404 not_found, a known path with another method 405
+// with an Allow header (the mux's own answers would be plain text).
+func NewMux(routes []Route, log *slog.Logger) *http.ServeMux {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	mux := http.NewServeMux()
+	allowed := map[string][]string{}
+	var paths []string
+	for _, rt := range routes {
+		mux.Handle(rt.Method+" "+rt.Path, rt.Handler)
+		if _, ok := allowed[rt.Path]; !ok {
+			paths = append(paths, rt.Path)
+		}
+		allowed[rt.Path] = append(allowed[rt.Path], rt.Method)
+	}
+	// Method-less patterns are less specific than the ones above, so they
+	// catch only the methods a path does not serve.
+	for _, path := range paths {
+		mux.Handle(path, methodNotAllowed(allowed[path], log))
+	}
+	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, log, regcenter.Errorf(regcenter.ErrNotFound, regcenter.CodeNotFound, "no such resource"))
+	}))
+	return mux
 }
 
 func methodNotAllowed(methods []string, log *slog.Logger) http.Handler {

@@ -214,3 +214,28 @@ func TestDeleteDevice(t *testing.T) {
 		t.Errorf("outbox after delete %+v, want the release of SW-1", entries)
 	}
 }
+
+func TestUnknownRoutesAreProblems(t *testing.T) {
+	url, _ := startAdmin(t)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		code, allow  string
+	}{
+		{"GET", "/admin/nothing", http.StatusNotFound, "not_found", ""},
+		{"PUT", "/admin/devices", http.StatusMethodNotAllowed, "method_not_allowed", "POST, GET"},
+		{"POST", "/admin/devices/SW-1", http.StatusMethodNotAllowed, "method_not_allowed", "DELETE"},
+	} {
+		req, _ := http.NewRequest(tc.method, url+tc.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || resp.Header.Get("Content-Type") != "application/problem+json" ||
+			!strings.Contains(string(body), `"code":"`+tc.code+`"`) || resp.Header.Get("Allow") != tc.allow {
+			t.Errorf("%s %s = %d %s (Allow %q) %s", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Content-Type"), resp.Header.Get("Allow"), body)
+		}
+	}
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/cmp"
+	"github.com/regcenter/regcenter/httpapi"
 )
 
 // NewDeviceHandler returns the API switches call, over mutual TLS with a
@@ -16,10 +17,10 @@ func NewDeviceHandler(svc *cmp.Service, identify func(*tls.ConnectionState) (reg
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("POST /v1/register", device(identify, log, handleRegister(svc, log)))
-	mux.Handle("POST /v1/heartbeat", device(identify, log, handleHeartbeat(svc, log)))
-	return mux
+	return httpapi.NewMux([]httpapi.Route{
+		{Method: "POST", Path: "/v1/register", Handler: device(identify, log, handleRegister(svc, log))},
+		{Method: "POST", Path: "/v1/heartbeat", Handler: device(identify, log, handleHeartbeat(svc, log))},
+	}, log)
 }
 
 // NewAdminHandler returns the administrator's API. It has no
@@ -28,9 +29,9 @@ func NewAdminHandler(svc *cmp.Service, log *slog.Logger) http.Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	mux := http.NewServeMux()
-	mux.Handle("POST /admin/devices", handleImport(svc, log))         // text/csv or application/json
-	mux.Handle("GET /admin/devices", handleList(svc, log))            // cmpwire.AdminDevices
-	mux.Handle("DELETE /admin/devices/{esn}", handleDelete(svc, log)) // 204, and released at the center
-	return mux
+	return httpapi.NewMux([]httpapi.Route{
+		{Method: "POST", Path: "/admin/devices", Handler: handleImport(svc, log)},         // text/csv or application/json
+		{Method: "GET", Path: "/admin/devices", Handler: handleList(svc, log)},            // cmpwire.AdminDevices
+		{Method: "DELETE", Path: "/admin/devices/{esn}", Handler: handleDelete(svc, log)}, // 204, and released at the center
+	}, log)
 }

@@ -42,13 +42,13 @@ func (f Files) Load(cfg *Config) error {
 	if cfg.ServerCertificate, err = tls.LoadX509KeyPair(f.TLSCert, f.TLSKey); err != nil {
 		return fmt.Errorf("server certificate: %w", err)
 	}
-	if cfg.CenterRoots, err = pool(f.CenterCA); err != nil {
+	if cfg.CenterRoots, err = mtls.LoadPool(f.CenterCA); err != nil {
 		return fmt.Errorf("center CA: %w", err)
 	}
 	if cfg.DeviceCAs, err = mtls.LoadCertificates(f.DeviceCA); err != nil {
 		return fmt.Errorf("device CA: %w", err)
 	}
-	anchors, err := pool(f.TrustAnchor)
+	anchors, err := mtls.LoadPool(f.TrustAnchor)
 	if err != nil {
 		return fmt.Errorf("trust anchor: %w", err)
 	}
@@ -63,14 +63,3 @@ func (f Files) Load(cfg *Config) error {
 	return nil
 }
 
-func pool(file string) (*x509.CertPool, error) {
-	certs, err := mtls.LoadCertificates(file)
-	if err != nil {
-		return nil, err
-	}
-	p := x509.NewCertPool()
-	for _, c := range certs {
-		p.AddCert(c)
-	}
-	return p, nil
-}

@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/regcenter/regcenter/migration"
 )
 
 // errIncompatible marks a schema this program cannot use as it is, which
@@ -22,44 +19,6 @@ var errIncompatible = errors.New("incompatible schema")
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order. Their names
-// start with the version ("0002_add_x.sql"), numbered from 1 without gaps.
-// The sqlite package reads its own the same way; the few lines are kept
-// apart rather than shared, since each adapter owns its schema.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	ms := make([]migration, 0, len(names))
-	for _, name := range names {
-		base := path.Base(name)
-		digits, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(digits)
-		if !ok || err != nil || v < 1 {
-			return nil, fmt.Errorf("migration %s: name must start with a version number and '_'", base)
-		}
-		text, err := migrationFiles.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(text)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	for i, m := range ms {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: version %d, want %d (no gaps, no duplicates)", m.name, m.version, i+1)
-		}
-	}
-	return ms, nil
-}
-
 // migrate applies the migrations the schema has not seen, each in its own
 // transaction, on a connection of its own that holds a session advisory
 // lock meanwhile: replicas starting together take turns, and the later ones
@@ -67,7 +26,7 @@ func migrations() ([]migration, error) {
 // connection if this process dies halfway; a migration that did not commit
 // left nothing behind.
 func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
-	ms, err := migrations()
+	ms, err := migration.Read(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
@@ -109,7 +68,7 @@ func migrate(ctx context.Context, cfg *pgx.ConnConfig) error {
 	return nil
 }
 
-func applyMigrations(ctx context.Context, conn *pgx.Conn, ms []migration) error {
+func applyMigrations(ctx context.Context, conn *pgx.Conn, ms []migration.Migration) error {
 	// Safe under the lock: two concurrent CREATE TABLE IF NOT EXISTS of the
 	// same table can fail on the catalog's unique index.
 	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -131,14 +90,14 @@ func applyMigrations(ctx context.Context, conn *pgx.Conn, ms []migration) error 
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			// No arguments: pgx sends it as a simple query, which may hold
 			// several statements.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
+			_, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.Version, m.Name)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return nil

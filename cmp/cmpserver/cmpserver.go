@@ -65,7 +65,7 @@ type Config struct {
 	// WrapDevices, when set, wraps the device API's handler (tests use it
 	// to see every request as the platform saw it).
 	WrapDevices func(http.Handler) http.Handler
-	Now               func() time.Time
+	Now         func() time.Time
 }
 
 // Platform is a running platform.

@@ -391,3 +391,55 @@ func TestSwitchRefusesAPlatformOutsideItsTrustAnchor(t *testing.T) {
 		t.Fatal("the switch registered with a server outside its trust anchor")
 	}
 }
+
+// TestRunningSwitchFollowsAMovedPlatform: the platform moves while the
+// switch runs; its heartbeats fail, it asks the center again and registers
+// at the new address without a restart.
+func TestRunningSwitchFollowsAMovedPlatform(t *testing.T) {
+	w := newWorld(t)
+	w.importESNs(t, "RUNNER-1")
+	s := w.newSwitch(t, "RUNNER-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		for {
+			if err := w.boot(ctx, t, s); err != agent.ErrRestart {
+				done <- err
+				return
+			}
+		}
+	}()
+	eventually(t, "online at the first address", func() bool { return s.seen(online) })
+
+	w.stop(w.platform)
+	w.startPlatform(t, "127.0.0.1:0")
+	newAddr := w.platform.DeviceAddr
+	restartsBefore := 0
+	s.mu.Lock()
+	for _, p := range s.progress {
+		if p.Phase == agent.PhaseRestarting {
+			restartsBefore++
+		}
+	}
+	s.mu.Unlock()
+	eventually(t, "online at the new address", func() bool {
+		return s.seen(func(p agent.Progress) bool {
+			return online(p) && net.JoinHostPort(p.Platform.Host, strconv.Itoa(p.Platform.Port)) == newAddr
+		})
+	})
+	cancel()
+	<-done
+	restartsAfter := 0
+	for _, p := range s.progress {
+		if p.Phase == agent.PhaseRestarting {
+			restartsAfter++
+		}
+	}
+	if restartsAfter != restartsBefore {
+		t.Errorf("the switch restarted to follow the platform (%d restarts, %d before)", restartsAfter, restartsBefore)
+	}
+	if d := w.adminDevice(t, "RUNNER-1"); d.State != cmpwire.StateOnline && d.State != cmpwire.StateRegistered && d.State != cmpwire.StateOffline {
+		t.Errorf("the platform's record after the move: %+v", d)
+	}
+}

@@ -62,4 +62,3 @@ func (f Files) Load(cfg *Config) error {
 	cfg.TrustAnchor = string(pem)
 	return nil
 }
-

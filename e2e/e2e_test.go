@@ -220,19 +220,26 @@ func (w *world) boot(ctx context.Context, t *testing.T, s *switchUnit) error {
 func (w *world) runUntil(t *testing.T, s *switchUnit, what string, cond func(agent.Progress) bool) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
+	done := w.start(ctx, t, s)
+	eventually(t, what, func() bool { return s.seen(cond) })
+	cancel()
+	<-done
+}
+
+// start runs the switch in the background, restarting it as the agent
+// asks (each boot a new agent from the state directory), until ctx ends;
+// the channel then delivers why the last boot stopped.
+func (w *world) start(ctx context.Context, t *testing.T, s *switchUnit) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		for {
-			err := w.boot(ctx, t, s)
-			if err != agent.ErrRestart {
+			if err := w.boot(ctx, t, s); err != agent.ErrRestart {
 				done <- err
 				return
 			}
 		}
 	}()
-	eventually(t, what, func() bool { return s.seen(cond) })
-	cancel()
-	<-done
+	return done
 }
 
 func registered(p agent.Progress) bool {
@@ -313,15 +320,7 @@ func TestSwitchBootsBeforeItsImport(t *testing.T) {
 	s := w.newSwitch(t, "EARLY-1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		for {
-			if err := w.boot(ctx, t, s); err != agent.ErrRestart {
-				done <- err
-				return
-			}
-		}
-	}()
+	done := w.start(ctx, t, s)
 	eventually(t, "the switch is told not_claimed and retries", func() bool {
 		return s.seen(func(p agent.Progress) bool { return p.Phase == agent.PhaseWaitingClaim && p.Retries >= 2 })
 	})
@@ -401,15 +400,7 @@ func TestRunningSwitchFollowsAMovedPlatform(t *testing.T) {
 	s := w.newSwitch(t, "RUNNER-1")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		for {
-			if err := w.boot(ctx, t, s); err != agent.ErrRestart {
-				done <- err
-				return
-			}
-		}
-	}()
+	done := w.start(ctx, t, s)
 	eventually(t, "online at the first address", func() bool { return s.seen(online) })
 
 	w.stop(w.platform)

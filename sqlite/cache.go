@@ -50,7 +50,7 @@ func (c *targetCache) get(esn string) (cachedTarget, bool, uint64) {
 func (c *targetCache) put(esn string, t cachedTarget, gen uint64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.gen != gen {
+	if c.gen != gen || c.max <= 0 {
 		return
 	}
 	if len(c.targets) >= c.max {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/postgres/pgtest"
+	"github.com/regcenter/regcenter/storetest"
 )
 
 // The benchmarks mirror sqlite/bench_test.go, so that
@@ -16,17 +17,6 @@ import (
 // prints the two stores side by side.
 
 const benchBatch = regcenter.MaxUploadDevices
-
-func benchClaims(prefix string, n int) []regcenter.DeviceClaim {
-	claims := make([]regcenter.DeviceClaim, n)
-	for i := range claims {
-		claims[i] = regcenter.DeviceClaim{ESN: fmt.Sprintf("%s%07d", prefix, i), DeviceType: "S5735-L24T4S-A"}
-		if i%10 == 0 {
-			claims[i].Addresses = []regcenter.Address{{Host: "edge.example.net", Port: 10020}}
-		}
-	}
-	return claims
-}
 
 // BenchmarkClaimDevices measures full uploads (MaxUploadDevices claims in
 // one call, one durable transaction): "new" creates every device, "again"
@@ -41,7 +31,7 @@ func BenchmarkClaimDevices(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			// Each round claims ESNs never seen before.
-			claims := benchClaims(fmt.Sprintf("N%04d-", n), benchBatch)
+			claims := storetest.Claims(fmt.Sprintf("N%04d-", n), benchBatch)
 			n++
 			b.StartTimer()
 			if _, err := db.ClaimDevices(b.Context(), "cmp-a", claims, now); err != nil {
@@ -53,7 +43,7 @@ func BenchmarkClaimDevices(b *testing.B) {
 	b.Run("again", func(b *testing.B) {
 		dsn, _ := pgtest.FreshSchema(b)
 		db := open(b, dsn)
-		claims := benchClaims("A-", benchBatch)
+		claims := storetest.Claims("A-", benchBatch)
 		if _, err := db.ClaimDevices(b.Context(), "cmp-a", claims, now); err != nil {
 			b.Fatal(err)
 		}
@@ -82,7 +72,7 @@ func BenchmarkBootstrapTarget(b *testing.B) {
 	}
 	esns := make([]string, 0, devices)
 	for i := 0; i < devices; i += benchBatch {
-		claims := benchClaims(fmt.Sprintf("B%02d-", i/benchBatch), benchBatch)
+		claims := storetest.Claims(fmt.Sprintf("B%02d-", i/benchBatch), benchBatch)
 		if _, err := db.ClaimDevices(ctx, "cmp-a", claims, now); err != nil {
 			b.Fatal(err)
 		}
@@ -120,7 +110,7 @@ func BenchmarkRecordBootstraps(b *testing.B) {
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	var esns []string
 	for i := 0; i < devices; i += benchBatch {
-		claims := benchClaims(fmt.Sprintf("R%02d-", i/benchBatch), benchBatch)
+		claims := storetest.Claims(fmt.Sprintf("R%02d-", i/benchBatch), benchBatch)
 		if _, err := db.ClaimDevices(ctx, "cmp-a", claims, now); err != nil {
 			b.Fatal(err)
 		}

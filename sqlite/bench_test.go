@@ -8,20 +8,10 @@ import (
 
 	"github.com/regcenter/regcenter"
 	"github.com/regcenter/regcenter/sqlite"
+	"github.com/regcenter/regcenter/storetest"
 )
 
 const benchBatch = regcenter.MaxUploadDevices
-
-func benchClaims(prefix string, n int) []regcenter.DeviceClaim {
-	claims := make([]regcenter.DeviceClaim, n)
-	for i := range claims {
-		claims[i] = regcenter.DeviceClaim{ESN: fmt.Sprintf("%s%07d", prefix, i), DeviceType: "S5735-L24T4S-A"}
-		if i%10 == 0 {
-			claims[i].Addresses = []regcenter.Address{{Host: "edge.example.net", Port: 10020}}
-		}
-	}
-	return claims
-}
 
 // BenchmarkClaimDevices measures full uploads (MaxUploadDevices claims in
 // one call, one durable transaction): "new" creates every device, "again"
@@ -35,7 +25,7 @@ func BenchmarkClaimDevices(b *testing.B) {
 		for b.Loop() {
 			b.StopTimer()
 			// Each round claims ESNs never seen before.
-			claims := benchClaims(fmt.Sprintf("N%04d-", n), benchBatch)
+			claims := storetest.Claims(fmt.Sprintf("N%04d-", n), benchBatch)
 			n++
 			b.StartTimer()
 			if _, err := db.ClaimDevices(b.Context(), "cmp-a", claims, now); err != nil {
@@ -46,7 +36,7 @@ func BenchmarkClaimDevices(b *testing.B) {
 	})
 	b.Run("again", func(b *testing.B) {
 		db := open(b, filepath.Join(b.TempDir(), "bench.db"))
-		claims := benchClaims("A-", benchBatch)
+		claims := storetest.Claims("A-", benchBatch)
 		if _, err := db.ClaimDevices(b.Context(), "cmp-a", claims, now); err != nil {
 			b.Fatal(err)
 		}
@@ -74,7 +64,7 @@ func BenchmarkBootstrapTarget(b *testing.B) {
 	}
 	esns := make([]string, 0, devices)
 	for i := 0; i < devices; i += benchBatch {
-		claims := benchClaims(fmt.Sprintf("B%02d-", i/benchBatch), benchBatch)
+		claims := storetest.Claims(fmt.Sprintf("B%02d-", i/benchBatch), benchBatch)
 		if _, err := db.ClaimDevices(ctx, "cmp-a", claims, now); err != nil {
 			b.Fatal(err)
 		}

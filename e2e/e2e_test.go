@@ -7,6 +7,7 @@ package e2e_test
 import (
 	"context"
 	"crypto/tls"
+	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -169,6 +170,19 @@ type switchUnit struct {
 
 	mu       sync.Mutex
 	progress []agent.Progress
+	logs     strings.Builder // what the agent logged, under mu
+}
+
+func (s *switchUnit) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.logs.Write(p)
+}
+
+func (s *switchUnit) logged(substr string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return strings.Contains(s.logs.String(), substr)
 }
 
 func (w *world) newSwitch(t *testing.T, esn string) *switchUnit {
@@ -208,6 +222,7 @@ func (w *world) boot(ctx context.Context, t *testing.T, s *switchUnit) error {
 	a, err := agent.New(agent.Config{
 		StateDir: s.stateDir, Certificate: s.cert, CenterURL: w.center.URL, CenterRoots: w.pki.Roots,
 		Retry: fast, MaxRetryAfter: 200 * time.Millisecond, OnProgress: s.observe,
+		Logger: slog.New(slog.NewTextHandler(s, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -432,5 +447,33 @@ func TestRunningSwitchFollowsAMovedPlatform(t *testing.T) {
 	}
 	if d := w.adminDevice(t, "RUNNER-1"); d.State != cmpwire.StateOnline && d.State != cmpwire.StateRegistered && d.State != cmpwire.StateOffline {
 		t.Errorf("the platform's record after the move: %+v", d)
+	}
+}
+
+// TestSwitchRegistersAgainWhenThePlatformForgotIt: the administrator
+// deletes a running switch and imports it again; the platform then
+// answers its heartbeats not_registered, and the switch registers anew.
+func TestSwitchRegistersAgainWhenThePlatformForgotIt(t *testing.T) {
+	w := newWorld(t)
+	w.importESNs(t, "FORGOT-1")
+	s := w.newSwitch(t, "FORGOT-1")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := w.start(ctx, t, s)
+	eventually(t, "online", func() bool { return s.seen(online) })
+	first := w.adminDevice(t, "FORGOT-1").RegisteredAt
+
+	if err := w.admin.Delete(context.Background(), "FORGOT-1"); err != nil {
+		t.Fatal(err)
+	}
+	w.importESNs(t, "FORGOT-1")
+	eventually(t, "registered again", func() bool {
+		d := w.adminDevice(t, "FORGOT-1")
+		return d.RegisteredAt != nil && first != nil && d.RegisteredAt.After(*first)
+	})
+	cancel()
+	<-done
+	if !s.logged("registering again") {
+		t.Errorf("the switch registered again without being told not_registered; its log:\n%s", s.logs.String())
 	}
 }

@@ -24,7 +24,6 @@ const (
 	CodeNotFound              = "not_found"
 	CodeNotClaimed            = "not_claimed"
 	CodePlatformNotConfigured = "platform_not_configured"
-	CodeConflict              = "conflict"
 	CodeForbidden             = "forbidden"
 	CodeWrongRole             = "wrong_role"
 	CodeESNMismatch           = "esn_mismatch"

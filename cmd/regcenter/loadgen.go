@@ -132,7 +132,7 @@ func runBaselineServer(ctx context.Context, args []string, stdout, stderr io.Wri
 
 // scenarioFlags are the flags of the single scenarios.
 type scenarioFlags struct {
-	pki, url, prefix, platformID string
+	pki, url, prefix             string
 	serverPID, fleet             int
 	pq, asJSON                   bool
 	duration, settle             time.Duration

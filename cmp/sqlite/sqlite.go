@@ -155,14 +155,6 @@ func migrate(ctx context.Context, w *sql.DB) error {
 
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
-// nullMicros stores the zero time as NULL.
-func nullMicros(t time.Time) sql.NullInt64 {
-	if t.IsZero() {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: t.UnixMicro(), Valid: true}
-}
-
 func fromMicros(n sql.NullInt64) time.Time {
 	if !n.Valid {
 		return time.Time{}

@@ -68,7 +68,6 @@ type Config struct {
 	ServerCPUs, LoadCPUs       []int
 	PostQuantum, TLS12         bool
 	Log                        io.Writer // progress, and the servers' own logs
-	now                        func() time.Time
 }
 
 // Report is what a comparison found.

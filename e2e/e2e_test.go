@@ -203,17 +203,21 @@ func (s *switchUnit) observe(p agent.Progress) {
 	s.mu.Unlock()
 }
 
-// seen reports whether any observation so far satisfies cond.
-func (s *switchUnit) seen(cond func(agent.Progress) bool) bool {
+// count is how many observations so far satisfy cond.
+func (s *switchUnit) count(cond func(agent.Progress) bool) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	n := 0
 	for _, p := range s.progress {
 		if cond(p) {
-			return true
+			n++
 		}
 	}
-	return false
+	return n
 }
+
+// seen reports whether any observation so far satisfies cond.
+func (s *switchUnit) seen(cond func(agent.Progress) bool) bool { return s.count(cond) > 0 }
 
 // boot runs the switch until it restarts (returning agent.ErrRestart) or
 // ctx ends; each call is a new boot made from the state directory only.
@@ -263,6 +267,8 @@ func registered(p agent.Progress) bool {
 
 func online(p agent.Progress) bool { return p.Phase == agent.PhaseOnline }
 
+func restarting(p agent.Progress) bool { return p.Phase == agent.PhaseRestarting }
+
 func TestFiveStepFlow(t *testing.T) {
 	w := newWorld(t)
 	esns := []string{"2102113374P0F4000046", "2102113374P0F4000047", "2102113374P0F4000048"}
@@ -290,7 +296,7 @@ func TestFiveStepFlow(t *testing.T) {
 			st.Addresses[0].Port == 0 || st.TrustAnchor == "" || st.Registration == nil || st.Registration.PlatformID != platformID {
 			t.Fatalf("%s's state on disk: %+v", esn, st)
 		}
-		if !s.seen(func(p agent.Progress) bool { return p.Phase == agent.PhaseRestarting }) {
+		if !s.seen(restarting) {
 			t.Errorf("%s never restarted", esn)
 		}
 	}
@@ -421,14 +427,7 @@ func TestRunningSwitchFollowsAMovedPlatform(t *testing.T) {
 	w.stop(w.platform)
 	w.startPlatform(t, "127.0.0.1:0")
 	newAddr := w.platform.DeviceAddr
-	restartsBefore := 0
-	s.mu.Lock()
-	for _, p := range s.progress {
-		if p.Phase == agent.PhaseRestarting {
-			restartsBefore++
-		}
-	}
-	s.mu.Unlock()
+	restartsBefore := s.count(restarting)
 	eventually(t, "online at the new address", func() bool {
 		return s.seen(func(p agent.Progress) bool {
 			return online(p) && net.JoinHostPort(p.Platform.Host, strconv.Itoa(p.Platform.Port)) == newAddr
@@ -436,12 +435,7 @@ func TestRunningSwitchFollowsAMovedPlatform(t *testing.T) {
 	})
 	cancel()
 	<-done
-	restartsAfter := 0
-	for _, p := range s.progress {
-		if p.Phase == agent.PhaseRestarting {
-			restartsAfter++
-		}
-	}
+	restartsAfter := s.count(restarting)
 	if restartsAfter != restartsBefore {
 		t.Errorf("the switch restarted to follow the platform (%d restarts, %d before)", restartsAfter, restartsBefore)
 	}
